@@ -19,6 +19,7 @@ pub mod assertion;
 pub mod cli;
 pub mod config;
 pub mod http;
+pub mod identity;
 pub mod oidc;
 pub mod proxy;
 pub mod server;
