@@ -1,0 +1,177 @@
+<?php
+
+declare(strict_types=1);
+
+namespace Octogate\Sso\Classes;
+
+use Backend\Models\AccessLog;
+use Backend\Models\User;
+use BackendAuth;
+use Closure;
+use Config;
+use Illuminate\Http\RedirectResponse;
+use Illuminate\Http\Request;
+use Illuminate\Http\Response;
+use Log;
+use Octogate\Sso\Classes\Core\Gate;
+use Octogate\Sso\Classes\Core\GateDecision;
+use Octogate\Sso\Classes\Core\GateRequest;
+use Octogate\Sso\Classes\Core\IdentityProvisioner;
+use Octogate\Sso\Classes\Core\SessionState;
+use Octogate\Sso\Classes\Core\ShimConfig;
+use Octogate\Sso\Classes\Core\UserDirectory;
+use Octogate\Sso\Models\Settings;
+use Throwable;
+
+/**
+ * Laravel middleware on October's BackendController: applies the Gate's
+ * decision (log in the asserted user, deny, sign out) before the backend
+ * controller looks at the logged-in user.
+ */
+class BackendMiddleware
+{
+    public const HEADER = 'X-Octogate-Assertion';
+
+    /**
+     * @param Request $request
+     * @return mixed
+     */
+    public function handle($request, Closure $next)
+    {
+        $session = $request->session();
+        try {
+            $gate = new Gate($this->loadConfig(), new IdentityProvisioner($this->directory()), $this->backendPrefix());
+        } catch (Throwable $e) {
+            Log::warning('octogate-sso: configuration error, backend closed', ['error' => get_class($e)]);
+            return $this->denied('config_error', 'The octogate shim configuration is invalid.');
+        }
+
+        $state = SessionState::fromSession($this->currentUserId(), static function (string $key) use ($session) {
+            return $session->get($key);
+        });
+        $assertion = $request->header(self::HEADER);
+        $decision = $gate->decide(new GateRequest(
+            (string) $request->method(),
+            (string) $request->getRequestUri(),
+            $request->server('REMOTE_ADDR'),
+            is_string($assertion) ? $assertion : null
+        ), $state);
+
+        switch ($decision->action) {
+            case GateDecision::PASS:
+                $this->store($session, $decision->state);
+                return $next($request);
+            case GateDecision::LOGIN:
+                return $this->login($request, $next, $decision);
+            case GateDecision::REDIRECT:
+                return new RedirectResponse((string) $decision->redirectTo, $decision->status);
+            case GateDecision::SIGN_OUT:
+                $this->logout($session);
+                return new RedirectResponse((string) $decision->redirectTo, 302);
+            default:
+                Log::warning('octogate-sso: backend request denied', [
+                    'reason' => $decision->reason,
+                    'ip' => $request->server('REMOTE_ADDR'),
+                    'path' => $request->path(),
+                ]);
+                if ($decision->logoutFirst) {
+                    $this->logout($session);
+                }
+                return $this->denied($decision->reason, $decision->message);
+        }
+    }
+
+    /**
+     * @param Request $request
+     * @return mixed
+     */
+    private function login($request, Closure $next, GateDecision $decision)
+    {
+        $session = $request->session();
+        if ($decision->logoutFirst) {
+            $this->logout($session);
+        }
+        $user = User::find($decision->userId);
+        if ($user === null) {
+            return $this->denied('login_failed', 'The backend account could not be loaded.');
+        }
+        try {
+            BackendAuth::login($user, false);
+        } catch (Throwable $e) {
+            Log::warning('octogate-sso: backend login failed', ['user_id' => $decision->userId, 'error' => get_class($e)]);
+            return $this->denied('login_failed', 'The backend account could not be signed in.');
+        }
+        // Once per octogate session: LOGIN happens only when sid or user changed.
+        AccessLog::add($user);
+        $this->store($session, $decision->state);
+        if ($decision->redirectTo !== null) {
+            return new RedirectResponse($decision->redirectTo, $decision->status);
+        }
+        return $next($request);
+    }
+
+    /**
+     * Shim configuration: Settings overridden by OCTOGATE_* env vars.
+     */
+    protected function loadConfig(): ShimConfig
+    {
+        $env = [];
+        foreach (array_keys(ShimConfig::ENV) as $var) {
+            $value = function_exists('env') ? env($var) : getenv($var);
+            if (is_string($value)) {
+                $env[$var] = $value;
+            }
+        }
+        return ShimConfig::load(Settings::instance()->shimSettings(), $env);
+    }
+
+    protected function directory(): UserDirectory
+    {
+        return new OctoberUserDirectory();
+    }
+
+    protected function backendPrefix(): string
+    {
+        return '/' . trim((string) Config::get('backend.uri', 'backend'), '/');
+    }
+
+    private function currentUserId(): ?int
+    {
+        $user = BackendAuth::getUser();
+        return $user === null ? null : (int) $user->id;
+    }
+
+    /**
+     * @param mixed $session Illuminate\Contracts\Session\Session
+     */
+    private function store($session, ?SessionState $state): void
+    {
+        if ($state === null) {
+            return;
+        }
+        foreach ($state->toSession() as $key => $value) {
+            $session->put($key, $value);
+        }
+    }
+
+    /**
+     * @param mixed $session Illuminate\Contracts\Session\Session
+     */
+    private function logout($session): void
+    {
+        if (BackendAuth::getUser() !== null) {
+            BackendAuth::logout();
+        }
+        foreach (array_keys((new SessionState(null, null, null, null, null))->toSession()) as $key) {
+            $session->forget($key);
+        }
+    }
+
+    private function denied(string $reason, string $message): Response
+    {
+        return new Response(DeniedPage::render($reason, $message), 403, [
+            'Content-Type' => 'text/html; charset=UTF-8',
+            'Cache-Control' => 'no-store',
+        ]);
+    }
+}

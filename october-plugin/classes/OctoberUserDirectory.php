@@ -1,0 +1,108 @@
+<?php
+
+declare(strict_types=1);
+
+namespace Octogate\Sso\Classes;
+
+use Backend\Models\User;
+use Backend\Models\UserRole;
+use Octogate\Sso\Classes\Core\UserAttributes;
+use Octogate\Sso\Classes\Core\UserDirectory;
+use Octogate\Sso\Classes\Core\UserRecord;
+
+/**
+ * UserDirectory on October's Backend\Models\User (backend_users).
+ *
+ * Lookups use withTrashed() so soft-deleted users are seen (and refused by
+ * the provisioner) instead of duplicated. Writes use forceSave(), which skips
+ * the model's validation (password confirmation etc.). The password column
+ * is only ever written on create.
+ */
+final class OctoberUserDirectory implements UserDirectory
+{
+    /** @var SubLinkStore */
+    private $links;
+
+    public function __construct(?SubLinkStore $links = null)
+    {
+        $this->links = $links ?? new DbSubLinkStore();
+    }
+
+    public function findBySub(string $sub): ?UserRecord
+    {
+        $id = $this->links->userIdForSub($sub);
+        if ($id === null) {
+            return null;
+        }
+        $user = User::withTrashed()->find($id);
+        return $user === null ? null : self::record($user);
+    }
+
+    public function findByEmail(string $email): ?UserRecord
+    {
+        $user = User::withTrashed()->whereRaw('LOWER(email) = ?', [mb_strtolower($email)])->first();
+        return $user === null ? null : self::record($user);
+    }
+
+    public function loginExists(string $login): bool
+    {
+        return User::withTrashed()->whereRaw('LOWER(login) = ?', [mb_strtolower($login)])->first() !== null;
+    }
+
+    public function findRoleIdByCode(string $code): ?int
+    {
+        $role = UserRole::where('code', $code)->first();
+        return $role === null ? null : (int) $role->id;
+    }
+
+    public function create(string $login, UserAttributes $attributes, string $password): int
+    {
+        $user = new User();
+        $user->login = $login;
+        $user->password = $password;
+        $user->password_confirmation = $password;
+        self::apply($user, $attributes);
+        $user->forceSave();
+        return (int) $user->id;
+    }
+
+    public function update(int $userId, UserAttributes $attributes): void
+    {
+        $user = User::withTrashed()->find($userId);
+        if ($user === null) {
+            return;
+        }
+        self::apply($user, $attributes);
+        $user->forceSave();
+    }
+
+    public function link(string $sub, int $userId): void
+    {
+        $this->links->link($sub, $userId);
+    }
+
+    /**
+     * Set the synced attributes. Never the password.
+     */
+    private static function apply(User $user, UserAttributes $attributes): void
+    {
+        if ($attributes->email !== null) {
+            $user->email = $attributes->email;
+        }
+        if ($attributes->firstName !== null) {
+            $user->first_name = $attributes->firstName;
+        }
+        if ($attributes->lastName !== null) {
+            $user->last_name = $attributes->lastName;
+        }
+        $user->role_id = $attributes->roleId;
+        $user->is_superuser = $attributes->superuser;
+        $user->is_activated = true;
+        $user->is_password_expired = false;
+    }
+
+    private static function record(User $user): UserRecord
+    {
+        return new UserRecord((int) $user->id, (string) $user->login, $user->email, (bool) $user->trashed());
+    }
+}

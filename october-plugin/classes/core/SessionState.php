@@ -1,0 +1,85 @@
+<?php
+
+declare(strict_types=1);
+
+namespace Octogate\Sso\Classes\Core;
+
+/**
+ * What the shim knows about the current web session: who the framework
+ * says is logged in, and what the shim stored when it logged them in.
+ */
+final class SessionState
+{
+    /** Session keys used by the adapters. */
+    public const KEY_SID = 'octogate_sso.sid';
+    public const KEY_SUB = 'octogate_sso.sub';
+    public const KEY_USER_ID = 'octogate_sso.user_id';
+    public const KEY_FINGERPRINT = 'octogate_sso.fingerprint';
+
+    /** @var int|null backend user logged in right now (framework's view) */
+    public $loggedInUserId;
+    /** @var string|null */
+    public $sid;
+    /** @var string|null */
+    public $sub;
+    /** @var int|null */
+    public $userId;
+    /** @var string|null */
+    public $fingerprint;
+
+    public function __construct(?int $loggedInUserId, ?string $sid, ?string $sub, ?int $userId, ?string $fingerprint)
+    {
+        $this->loggedInUserId = $loggedInUserId;
+        $this->sid = $sid;
+        $this->sub = $sub;
+        $this->userId = $userId;
+        $this->fingerprint = $fingerprint;
+    }
+
+    /**
+     * Read the stored values from a session key/value getter.
+     *
+     * @param callable(string): mixed $get
+     */
+    public static function fromSession(?int $loggedInUserId, callable $get): self
+    {
+        $sid = $get(self::KEY_SID);
+        $sub = $get(self::KEY_SUB);
+        $userId = $get(self::KEY_USER_ID);
+        $fingerprint = $get(self::KEY_FINGERPRINT);
+        return new self(
+            $loggedInUserId,
+            is_string($sid) ? $sid : null,
+            is_string($sub) ? $sub : null,
+            is_int($userId) ? $userId : null,
+            is_string($fingerprint) ? $fingerprint : null
+        );
+    }
+
+    /**
+     * The values to store in the session.
+     *
+     * @return array<string, string|int|null>
+     */
+    public function toSession(): array
+    {
+        return [
+            self::KEY_SID => $this->sid,
+            self::KEY_SUB => $this->sub,
+            self::KEY_USER_ID => $this->userId,
+            self::KEY_FINGERPRINT => $this->fingerprint,
+        ];
+    }
+
+    /**
+     * Whether the logged-in user is the one the shim logged in for this
+     * octogate session and subject.
+     */
+    public function matches(Identity $identity): bool
+    {
+        return $this->loggedInUserId !== null
+            && $this->userId === $this->loggedInUserId
+            && $this->sid !== null && hash_equals($this->sid, $identity->sid)
+            && $this->sub !== null && hash_equals($this->sub, $identity->sub);
+    }
+}

@@ -1,0 +1,51 @@
+<?php
+
+declare(strict_types=1);
+
+namespace Octogate\Sso\Classes\Core;
+
+/**
+ * Storage of backend users and of the sub → user link, as needed by
+ * IdentityProvisioner. Lookups include soft-deleted users (reported through
+ * UserRecord::$deleted) so that they can be refused rather than duplicated.
+ */
+interface UserDirectory
+{
+    /**
+     * The user linked to an identity-provider subject, including trashed
+     * users; null if no link exists or the linked user is gone for good.
+     */
+    public function findBySub(string $sub): ?UserRecord;
+
+    /**
+     * The user with this email (case-insensitive), including trashed users.
+     */
+    public function findByEmail(string $email): ?UserRecord;
+
+    /**
+     * Whether a login is taken (case-insensitive), including trashed users.
+     */
+    public function loginExists(string $login): bool;
+
+    /**
+     * The id of the backend role with this code, or null.
+     */
+    public function findRoleIdByCode(string $code): ?int;
+
+    /**
+     * Create a user with the given login, attributes and (plain) password,
+     * bypassing validation (October: forceSave). Returns the new id.
+     */
+    public function create(string $login, UserAttributes $attributes, string $password): int;
+
+    /**
+     * Write the synced attributes, is_activated = true and
+     * is_password_expired = false. Must never touch the password.
+     */
+    public function update(int $userId, UserAttributes $attributes): void;
+
+    /**
+     * Link a subject to a user id (replacing any earlier link of that sub).
+     */
+    public function link(string $sub, int $userId): void;
+}
