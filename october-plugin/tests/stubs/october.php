@@ -1,0 +1,526 @@
+<?php
+
+/**
+ * Stand-ins for the October CMS / Laravel classes the adapter uses, with the
+ * same names and method signatures as October v3 (checked against
+ * october/rain and october/backend 3.x sources by reading, not by running).
+ * Behaviour is the minimum the tests need; state is static and reset by
+ * OctoberStubs::reset().
+ */
+
+declare(strict_types=1);
+
+namespace October\Rain\Database {
+
+    /**
+     * Minimal Eloquent-like model: attribute bag + static in-memory table.
+     */
+    abstract class Model
+    {
+        /** @var array<class-string, array<int, array<string, mixed>>> */
+        public static $tables = [];
+        /** @var array<class-string, int> */
+        public static $nextIds = [];
+
+        /** @var array<string, mixed> */
+        public $attributes = [];
+        /** @var bool */
+        public $exists = false;
+
+        public function __get($name)
+        {
+            return $this->attributes[$name] ?? null;
+        }
+
+        public function __set($name, $value)
+        {
+            $this->setAttribute($name, $value);
+        }
+
+        public function __isset($name)
+        {
+            return isset($this->attributes[$name]);
+        }
+
+        public function setAttribute($key, $value)
+        {
+            $this->attributes[$key] = $value;
+            return $this;
+        }
+
+        /**
+         * Save without validation (October: Validation trait's forceSave).
+         */
+        public function forceSave($options = null, $sessionKey = null)
+        {
+            $class = static::class;
+            $row = $this->attributes;
+            unset($row['password_confirmation']); // purgeable in October
+            if (!$this->exists) {
+                static::$nextIds[$class] = (static::$nextIds[$class] ?? 0) + 1;
+                $row['id'] = static::$nextIds[$class];
+                $this->attributes['id'] = $row['id'];
+                $this->exists = true;
+            }
+            static::$tables[$class][$row['id']] = $row;
+            return true;
+        }
+
+        public function save(?array $options = null, $sessionKey = null)
+        {
+            throw new \LogicException('the shim must use forceSave(), not save()');
+        }
+
+        /**
+         * @return StubQuery
+         */
+        public static function query()
+        {
+            return new StubQuery(static::class, false);
+        }
+
+        public static function withTrashed()
+        {
+            return new StubQuery(static::class, true);
+        }
+
+        public static function where($column, $operator = null, $value = null, $boolean = 'and')
+        {
+            return static::query()->where($column, $operator, $value);
+        }
+
+        public static function find($id, $columns = ['*'])
+        {
+            return static::query()->find($id);
+        }
+
+        /**
+         * Test helper: insert a row directly.
+         *
+         * @param array<string, mixed> $row
+         */
+        public static function seed(array $row): int
+        {
+            $m = new static();
+            foreach ($row as $k => $v) {
+                $m->attributes[$k] = $v;
+            }
+            $m->forceSave();
+            return (int) $m->id;
+        }
+
+        /**
+         * @param array<string, mixed> $row
+         * @return static
+         */
+        public static function hydrateRow(array $row)
+        {
+            $m = new static();
+            $m->attributes = $row;
+            $m->exists = true;
+            return $m;
+        }
+    }
+
+    /**
+     * Minimal query builder over Model::$tables.
+     */
+    final class StubQuery
+    {
+        /** @var class-string<Model> */
+        private $class;
+        /** @var bool */
+        private $withTrashed;
+        /** @var list<callable> */
+        private $filters = [];
+
+        public function __construct(string $class, bool $withTrashed)
+        {
+            $this->class = $class;
+            $this->withTrashed = $withTrashed;
+        }
+
+        public function where($column, $operator = null, $value = null, $boolean = 'and')
+        {
+            if (func_num_args() === 2) {
+                $value = $operator;
+            }
+            $this->filters[] = static function (array $row) use ($column, $value): bool {
+                return ($row[$column] ?? null) == $value;
+            };
+            return $this;
+        }
+
+        /**
+         * Supports exactly "LOWER(column) = ?".
+         */
+        public function whereRaw($sql, $bindings = [], $boolean = 'and')
+        {
+            if (preg_match('/\ALOWER\((\w+)\) = \?\z/', $sql, $m) !== 1) {
+                throw new \LogicException('stub whereRaw does not understand: ' . $sql);
+            }
+            $column = $m[1];
+            $value = $bindings[0];
+            $this->filters[] = static function (array $row) use ($column, $value): bool {
+                return isset($row[$column]) && mb_strtolower((string) $row[$column]) === $value;
+            };
+            return $this;
+        }
+
+        public function find($id, $columns = ['*'])
+        {
+            return $this->where('id', $id)->first();
+        }
+
+        public function first($columns = ['*'])
+        {
+            $class = $this->class;
+            foreach ($class::$tables[$class] ?? [] as $row) {
+                if (!$this->withTrashed && !empty($row['deleted_at'])) {
+                    continue;
+                }
+                foreach ($this->filters as $filter) {
+                    if (!$filter($row)) {
+                        continue 2;
+                    }
+                }
+                return $class::hydrateRow($row);
+            }
+            return null;
+        }
+
+        public function exists()
+        {
+            return $this->first() !== null;
+        }
+    }
+}
+
+namespace Backend\Models {
+
+    use October\Rain\Database\Model;
+
+    /**
+     * Stand-in for Backend\Models\User (soft deletes, hashed password).
+     */
+    class User extends Model
+    {
+        /** @var int how many times any User's password attribute was set */
+        public static $passwordWrites = 0;
+
+        public function setAttribute($key, $value)
+        {
+            if ($key === 'password') {
+                self::$passwordWrites++;
+                $value = password_hash((string) $value, PASSWORD_DEFAULT); // Hashable trait
+            }
+            return parent::setAttribute($key, $value);
+        }
+
+        public function trashed()
+        {
+            return !empty($this->attributes['deleted_at']);
+        }
+    }
+
+    /**
+     * Stand-in for Backend\Models\UserRole.
+     */
+    class UserRole extends Model
+    {
+    }
+
+    /**
+     * Stand-in for Backend\Models\AccessLog.
+     */
+    class AccessLog extends Model
+    {
+        /** @var list<int> user ids logged */
+        public static $added = [];
+
+        public static function add($user)
+        {
+            self::$added[] = (int) $user->id;
+            return new static();
+        }
+    }
+}
+
+namespace Backend\Classes {
+
+    /**
+     * Stand-in for BackendController's static extend() (ExtendableTrait).
+     */
+    class BackendController
+    {
+        /** @var list<callable> */
+        public static $extensions = [];
+        /** @var list<string> */
+        public $middleware = [];
+
+        public static function extend(callable $callback)
+        {
+            self::$extensions[] = $callback;
+        }
+
+        public function middleware($middleware, array $options = [])
+        {
+            $this->middleware[] = $middleware;
+        }
+    }
+}
+
+namespace System\Classes {
+
+    /**
+     * Stand-in for System\Classes\PluginBase.
+     */
+    class PluginBase
+    {
+        /** @var mixed */
+        protected $app;
+
+        public function __construct($app = null)
+        {
+            $this->app = $app;
+        }
+    }
+}
+
+namespace Illuminate\Http {
+
+    /**
+     * Stand-in for Illuminate\Http\Request (the methods the middleware uses).
+     */
+    class Request
+    {
+        /** @var string */
+        private $methodName;
+        /** @var string */
+        private $uri;
+        /** @var array<string, string> */
+        private $serverVars;
+        /** @var array<string, string> lower-case name => value */
+        private $headerVars;
+        /** @var \Illuminate\Session\Store */
+        private $sessionStore;
+
+        /**
+         * @param array<string, string> $server
+         * @param array<string, string> $headers
+         */
+        public function __construct(string $method, string $uri, array $server, array $headers, \Illuminate\Session\Store $session)
+        {
+            $this->methodName = $method;
+            $this->uri = $uri;
+            $this->serverVars = $server;
+            $this->headerVars = array_change_key_case($headers, CASE_LOWER);
+            $this->sessionStore = $session;
+        }
+
+        public function method()
+        {
+            return $this->methodName;
+        }
+
+        public function getRequestUri()
+        {
+            return $this->uri;
+        }
+
+        public function path()
+        {
+            $p = trim((string) parse_url($this->uri, PHP_URL_PATH), '/');
+            return $p === '' ? '/' : $p;
+        }
+
+        public function header($key = null, $default = null)
+        {
+            return $this->headerVars[strtolower((string) $key)] ?? $default;
+        }
+
+        public function server($key = null, $default = null)
+        {
+            return $this->serverVars[$key] ?? $default;
+        }
+
+        public function session()
+        {
+            return $this->sessionStore;
+        }
+    }
+
+    class Response
+    {
+        /** @var string */
+        public $content;
+        /** @var int */
+        public $status;
+        /** @var array<string, string> */
+        public $headers;
+
+        public function __construct($content = '', $status = 200, array $headers = [])
+        {
+            $this->content = (string) $content;
+            $this->status = (int) $status;
+            $this->headers = $headers;
+        }
+
+        public function getStatusCode()
+        {
+            return $this->status;
+        }
+
+        public function getContent()
+        {
+            return $this->content;
+        }
+    }
+
+    class RedirectResponse extends Response
+    {
+        /** @var string */
+        private $target;
+
+        public function __construct($url, $status = 302, $headers = [])
+        {
+            parent::__construct('', $status, $headers);
+            $this->target = (string) $url;
+        }
+
+        public function getTargetUrl()
+        {
+            return $this->target;
+        }
+    }
+}
+
+namespace Illuminate\Session {
+
+    /**
+     * Stand-in for Illuminate\Session\Store.
+     */
+    class Store
+    {
+        /** @var array<string, mixed> */
+        public $data = [];
+
+        public function get($key, $default = null)
+        {
+            return $this->data[$key] ?? $default;
+        }
+
+        public function put($key, $value = null)
+        {
+            $this->data[$key] = $value;
+        }
+
+        public function forget($keys)
+        {
+            foreach ((array) $keys as $key) {
+                unset($this->data[$key]);
+            }
+        }
+
+        public function invalidate()
+        {
+            $this->data = [];
+            return true;
+        }
+    }
+}
+
+namespace {
+
+    /**
+     * Stand-in for the BackendAuth facade (Backend\Classes\AuthManager).
+     */
+    class BackendAuth
+    {
+        /** @var \Backend\Models\User|null */
+        public static $user;
+        /** @var \Illuminate\Session\Store|null session that logout() invalidates */
+        public static $session;
+        /** @var list<int> */
+        public static $logins = [];
+        /** @var int */
+        public static $logouts = 0;
+
+        public static function login($user, $remember = true)
+        {
+            if (!$user->is_activated) {
+                throw new \RuntimeException('Cannot login user since they are not activated.');
+            }
+            self::$user = $user;
+            self::$logins[] = (int) $user->id;
+        }
+
+        public static function logout()
+        {
+            self::$user = null;
+            self::$logouts++;
+            if (self::$session !== null) {
+                self::$session->invalidate();
+            }
+        }
+
+        public static function getUser()
+        {
+            return self::$user;
+        }
+
+        public static function check()
+        {
+            return self::$user !== null;
+        }
+    }
+
+    /**
+     * Stand-in for the Log facade; records messages and context.
+     */
+    class Log
+    {
+        /** @var list<array{0: string, 1: array<string, mixed>}> */
+        public static $warnings = [];
+
+        public static function warning($message, array $context = [])
+        {
+            self::$warnings[] = [(string) $message, $context];
+        }
+    }
+
+    /**
+     * Stand-in for the Config facade.
+     */
+    class Config
+    {
+        /** @var array<string, mixed> */
+        public static $values = [];
+
+        public static function get($key, $default = null)
+        {
+            return self::$values[$key] ?? $default;
+        }
+    }
+
+    /**
+     * Resets all stub state between tests.
+     */
+    final class OctoberStubs
+    {
+        public static function reset(): void
+        {
+            \October\Rain\Database\Model::$tables = [];
+            \October\Rain\Database\Model::$nextIds = [];
+            \Backend\Models\User::$passwordWrites = 0;
+            \Backend\Models\AccessLog::$added = [];
+            \Backend\Classes\BackendController::$extensions = [];
+            BackendAuth::$user = null;
+            BackendAuth::$session = null;
+            BackendAuth::$logins = [];
+            BackendAuth::$logouts = 0;
+            Log::$warnings = [];
+            Config::$values = [];
+        }
+    }
+}

@@ -1,0 +1,166 @@
+<?php
+
+declare(strict_types=1);
+
+namespace Octogate\Sso\Tests\Unit;
+
+use Octogate\Sso\Classes\Core\Identity;
+use Octogate\Sso\Classes\Core\IdentityProvisioner;
+use Octogate\Sso\Classes\Core\InMemoryUserDirectory;
+use Octogate\Sso\Classes\Core\ProvisioningException;
+use Octogate\Sso\Tests\Support\TokenFactory;
+use PHPUnit\Framework\TestCase;
+
+final class IdentityProvisionerTest extends TestCase
+{
+    /** @var InMemoryUserDirectory */
+    private $dir;
+    /** @var IdentityProvisioner */
+    private $provisioner;
+
+    protected function setUp(): void
+    {
+        $this->dir = new InMemoryUserDirectory(['developer' => 1, 'publisher' => 2, 'editor' => 3]);
+        $this->provisioner = new IdentityProvisioner($this->dir);
+    }
+
+    /**
+     * @param array<string, mixed> $overrides
+     */
+    private static function identity(array $overrides = []): Identity
+    {
+        return Identity::fromClaims(array_merge(TokenFactory::claims(), $overrides));
+    }
+
+    public function testCreatesUserWithSyncedAttributesAndLinksSub(): void
+    {
+        $id = $this->provisioner->provision(self::identity(['superuser' => true, 'role' => 'publisher']));
+        $row = $this->dir->users[$id];
+        $this->assertSame('ada', $row['login']);
+        $this->assertSame('ada@example.com', $row['email']);
+        $this->assertSame('Ada', $row['first_name']);
+        $this->assertSame('King Lovelace', $row['last_name']);
+        $this->assertSame(2, $row['role_id']);
+        $this->assertTrue($row['is_superuser']);
+        $this->assertTrue($row['is_activated']);
+        $this->assertFalse($row['is_password_expired']);
+        $this->assertSame($id, $this->dir->links['okta-sub-ada']);
+        $this->assertStringStartsWith('$', $row['password'], 'a hashed random password is set on create');
+        $this->assertCount(1, $this->dir->users);
+    }
+
+    public function testSecondProvisionFindsTheSameUserBySub(): void
+    {
+        $a = $this->provisioner->provision(self::identity());
+        $b = $this->provisioner->provision(self::identity(['email' => 'ada.new@example.com']));
+        $this->assertSame($a, $b);
+        $this->assertCount(1, $this->dir->users);
+        $this->assertSame('ada.new@example.com', $this->dir->users[$a]['email']);
+    }
+
+    public function testLinksExistingUserByEmailCaseInsensitively(): void
+    {
+        $existing = $this->dir->seedUser(['login' => 'alovelace', 'email' => 'ADA@example.com', 'role_id' => 3]);
+        $id = $this->provisioner->provision(self::identity());
+        $this->assertSame($existing, $id);
+        $this->assertSame($existing, $this->dir->links['okta-sub-ada']);
+        $this->assertSame('alovelace', $this->dir->users[$id]['login'], 'login of an existing user is kept');
+        $this->assertSame(1, $this->dir->users[$id]['role_id'], 'role synced from the claim');
+    }
+
+    public function testSyncsRoleAndSuperuserBothWays(): void
+    {
+        $id = $this->provisioner->provision(self::identity(['role' => 'editor', 'superuser' => true]));
+        $this->assertSame(3, $this->dir->users[$id]['role_id']);
+        $this->assertTrue($this->dir->users[$id]['is_superuser']);
+        $this->provisioner->provision(self::identity(['role' => 'developer', 'superuser' => false]));
+        $this->assertSame(1, $this->dir->users[$id]['role_id']);
+        $this->assertFalse($this->dir->users[$id]['is_superuser']);
+    }
+
+    public function testNeverTouchesThePasswordOfAnExistingUser(): void
+    {
+        $id = $this->dir->seedUser(['login' => 'ada', 'email' => 'ada@example.com', 'password' => 'original-hash', 'is_password_expired' => true]);
+        $this->provisioner->provision(self::identity());
+        $this->provisioner->provision(self::identity(['name' => 'Ada Byron']));
+        $this->assertSame('original-hash', $this->dir->users[$id]['password']);
+        $this->assertFalse($this->dir->users[$id]['is_password_expired']);
+    }
+
+    public function testRefusesSoftDeletedUserFoundByEmail(): void
+    {
+        $this->dir->seedUser(['login' => 'ada', 'email' => 'ada@example.com', 'deleted_at' => '2025-01-01 00:00:00']);
+        try {
+            $this->provisioner->provision(self::identity());
+            $this->fail('expected a ProvisioningException');
+        } catch (ProvisioningException $e) {
+            $this->assertSame('user_deleted', $e->reason());
+            $this->assertStringContainsString('deleted', $e->getMessage());
+        }
+        $this->assertCount(1, $this->dir->users, 'not resurrected, not duplicated');
+        $this->assertSame([], $this->dir->links);
+        $this->assertNotNull($this->dir->users[1]['deleted_at']);
+    }
+
+    public function testRefusesSoftDeletedUserFoundBySub(): void
+    {
+        $id = $this->provisioner->provision(self::identity());
+        $this->dir->users[$id]['deleted_at'] = '2025-06-01 00:00:00';
+        $this->expectException(ProvisioningException::class);
+        $this->expectExceptionMessage('deleted');
+        $this->provisioner->provision(self::identity());
+    }
+
+    public function testMissingRoleIsAClearError(): void
+    {
+        try {
+            $this->provisioner->provision(self::identity(['role' => 'owner']));
+            $this->fail('expected a ProvisioningException');
+        } catch (ProvisioningException $e) {
+            $this->assertSame('unknown_role', $e->reason());
+            $this->assertStringContainsString('"owner"', $e->getMessage());
+        }
+        $this->assertSame([], $this->dir->users);
+    }
+
+    public function testLoginIsMadeUniqueCaseInsensitively(): void
+    {
+        $this->dir->seedUser(['login' => 'ADA', 'email' => 'other@example.com']);
+        $this->dir->seedUser(['login' => 'ada-2', 'email' => 'other2@example.com']);
+        $id = $this->provisioner->provision(self::identity());
+        $this->assertSame('ada-3', $this->dir->users[$id]['login']);
+    }
+
+    public function testLoginFallsBackToEmail(): void
+    {
+        $id = $this->provisioner->provision(self::identity(['preferred_username' => null]));
+        $this->assertSame('ada@example.com', $this->dir->users[$id]['login']);
+    }
+
+    public function testCreateWithoutEmailIsRefused(): void
+    {
+        $this->expectException(ProvisioningException::class);
+        $this->provisioner->provision(self::identity(['email' => null]));
+    }
+
+    public function testEmailChangeOntoAnotherUsersEmailIsRefused(): void
+    {
+        $this->provisioner->provision(self::identity());
+        $this->dir->seedUser(['login' => 'bob', 'email' => 'bob@example.com']);
+        try {
+            $this->provisioner->provision(self::identity(['email' => 'bob@example.com']));
+            $this->fail('expected a ProvisioningException');
+        } catch (ProvisioningException $e) {
+            $this->assertSame('email_conflict', $e->reason());
+        }
+        $this->assertSame('ada@example.com', $this->dir->users[1]['email']);
+    }
+
+    public function testUnusablePasswordIsRandomAndShort(): void
+    {
+        $a = IdentityProvisioner::unusablePassword();
+        $this->assertNotSame($a, IdentityProvisioner::unusablePassword());
+        $this->assertLessThanOrEqual(255, strlen($a));
+        $this->assertGreaterThanOrEqual(32, strlen($a));
+    }
+}
