@@ -86,7 +86,7 @@ namespace October\Rain\Database {
 
         public static function where($column, $operator = null, $value = null, $boolean = 'and')
         {
-            return static::query()->where($column, $operator, $value);
+            return static::query()->where(...func_get_args());
         }
 
         public static function find($id, $columns = ['*'])

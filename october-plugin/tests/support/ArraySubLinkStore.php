@@ -1,0 +1,26 @@
+<?php
+
+declare(strict_types=1);
+
+namespace Octogate\Sso\Tests\Support;
+
+use Octogate\Sso\Classes\SubLinkStore;
+
+/**
+ * SubLinkStore in an array, standing in for the octogate_sso_identities table.
+ */
+final class ArraySubLinkStore implements SubLinkStore
+{
+    /** @var array<string, int> */
+    public $links = [];
+
+    public function userIdForSub(string $sub): ?int
+    {
+        return $this->links[$sub] ?? null;
+    }
+
+    public function link(string $sub, int $userId): void
+    {
+        $this->links[$sub] = $userId;
+    }
+}

@@ -1,0 +1,216 @@
+<?php
+
+declare(strict_types=1);
+
+namespace Octogate\Sso\Tests\Unit;
+
+use Backend\Classes\BackendController;
+use Backend\Models\AccessLog;
+use Backend\Models\User;
+use Backend\Models\UserRole;
+use BackendAuth;
+use Illuminate\Http\RedirectResponse;
+use Illuminate\Http\Request;
+use Illuminate\Http\Response;
+use Illuminate\Session\Store;
+use Log;
+use Octogate\Sso\Classes\BackendMiddleware;
+use Octogate\Sso\Classes\Core\IdentityProvisioner;
+use Octogate\Sso\Classes\Core\Identity;
+use Octogate\Sso\Classes\Core\ProvisioningException;
+use Octogate\Sso\Classes\OctoberUserDirectory;
+use Octogate\Sso\Plugin;
+use Octogate\Sso\Tests\Support\ArraySubLinkStore;
+use Octogate\Sso\Tests\Support\TestBackendMiddleware;
+use Octogate\Sso\Tests\Support\TokenFactory;
+use OctoberStubs;
+use PHPUnit\Framework\TestCase;
+
+/**
+ * The October adapter (directory, middleware, plugin hook) against the
+ * stand-ins in tests/stubs/october.php. The middleware uses the real clock,
+ * so tokens here are issued "now".
+ */
+final class OctoberAdapterTest extends TestCase
+{
+    /** @var TokenFactory */
+    private $tokens;
+    /** @var Store */
+    private $session;
+    /** @var TestBackendMiddleware */
+    private $middleware;
+    /** @var int */
+    private $nextCalls = 0;
+
+    protected function setUp(): void
+    {
+        OctoberStubs::reset();
+        UserRole::seed(['code' => 'developer', 'name' => 'Developer']);
+        UserRole::seed(['code' => 'publisher', 'name' => 'Publisher']);
+        $this->tokens = new TokenFactory();
+        $this->session = new Store();
+        BackendAuth::$session = $this->session;
+        $this->middleware = new TestBackendMiddleware([
+            'public_keys' => $this->tokens->publicKeyBase64(),
+            'issuer' => TokenFactory::ISSUER,
+            'audience' => TokenFactory::AUDIENCE,
+        ], new ArraySubLinkStore());
+    }
+
+    /**
+     * @param array<string, mixed> $claims
+     */
+    private function token(array $claims = []): string
+    {
+        $now = time();
+        return $this->tokens->token($claims + ['iat' => $now, 'exp' => $now + 300]);
+    }
+
+    /**
+     * @return mixed
+     */
+    private function send(string $method, string $uri, ?string $assertion, string $ip = '10.0.0.2')
+    {
+        $headers = $assertion === null ? [] : ['X-Octogate-Assertion' => $assertion];
+        $request = new Request($method, $uri, ['REMOTE_ADDR' => $ip], $headers, $this->session);
+        return $this->middleware->handle($request, function () {
+            $this->nextCalls++;
+            return new Response('controller ran', 200);
+        });
+    }
+
+    public function testFirstRequestCreatesUserLogsInOnceAndRedirectsToItself(): void
+    {
+        $token = $this->token();
+        $r = $this->send('GET', '/backend/cms?x=1', $token);
+        $this->assertInstanceOf(RedirectResponse::class, $r);
+        $this->assertSame(302, $r->getStatusCode());
+        $this->assertSame('/backend/cms?x=1', $r->getTargetUrl());
+        $this->assertSame(0, $this->nextCalls);
+        $user = BackendAuth::getUser();
+        $this->assertNotNull($user);
+        $this->assertSame('ada', $user->login);
+        $this->assertSame(1, $user->role_id);
+        $this->assertTrue($user->is_activated);
+        $this->assertSame([(int) $user->id], AccessLog::$added);
+        $this->assertSame('sid-one', $this->session->get('octogate_sso.sid'));
+
+        // Follow the redirect and browse: no new login, no new access-log entry.
+        $this->assertSame('controller ran', $this->send('GET', '/backend/cms?x=1', $token)->getContent());
+        $this->send('GET', '/backend/cms/pages', $this->token());
+        $this->assertSame(2, $this->nextCalls);
+        $this->assertCount(1, BackendAuth::$logins);
+        $this->assertCount(1, AccessLog::$added);
+        $this->assertSame(1, User::$passwordWrites, 'password set once, on create');
+    }
+
+    public function testNewSidLogsOutThenInAgainAndRecordsAccess(): void
+    {
+        $this->send('GET', '/backend', $this->token());
+        $this->send('GET', '/backend', $this->token(['sid' => 'sid-two']));
+        $this->assertSame(1, BackendAuth::$logouts);
+        $this->assertCount(2, BackendAuth::$logins);
+        $this->assertCount(2, AccessLog::$added);
+        $this->assertSame('sid-two', $this->session->get('octogate_sso.sid'));
+        $this->assertSame(1, User::$passwordWrites, 'existing user: password untouched');
+    }
+
+    public function testNoAssertionIs403AndLogsReasonWithoutToken(): void
+    {
+        $this->send('GET', '/backend', $this->token());
+        $r = $this->send('GET', '/backend/cms', null);
+        $this->assertSame(403, $r->getStatusCode());
+        $this->assertStringContainsString('<p id="shim-denied">no_assertion</p>', $r->getContent());
+        $this->assertStringContainsString('octogate', $r->getContent());
+        $this->assertStringNotContainsString('password', strtolower($r->getContent()));
+        $this->assertNull(BackendAuth::getUser(), 'a session without an assertion is logged out');
+        $this->assertSame('no_assertion', Log::$warnings[0][1]['reason']);
+    }
+
+    public function testInvalidTokenNeverLogged(): void
+    {
+        $bad = $this->token(['aud' => 'other']);
+        $r = $this->send('GET', '/backend', $bad);
+        $this->assertSame(403, $r->getStatusCode());
+        $this->assertStringContainsString('wrong_audience', $r->getContent());
+        $this->assertStringNotContainsString($bad, serialize(Log::$warnings));
+        $this->assertStringNotContainsString($bad, $r->getContent());
+    }
+
+    public function testSignInPageIsNeverShown(): void
+    {
+        $this->assertSame(403, $this->send('GET', '/backend/auth/signin', null)->getStatusCode());
+        $r = $this->send('POST', '/backend/auth/signin', $this->token());
+        $this->assertSame('/backend', $r->getTargetUrl());
+        $this->assertSame(0, $this->nextCalls);
+    }
+
+    public function testSignOutLogsOutAndRedirects(): void
+    {
+        $this->send('GET', '/backend', $this->token());
+        $r = $this->send('GET', '/backend/auth/signout', $this->token());
+        $this->assertSame('/oauth2/sign_out', $r->getTargetUrl());
+        $this->assertNull(BackendAuth::getUser());
+        $this->assertNull($this->session->get('octogate_sso.sid'));
+        $this->assertSame(0, $this->nextCalls);
+    }
+
+    public function testMissingRoleShowsClearErrorPage(): void
+    {
+        $r = $this->send('GET', '/backend', $this->token(['role' => 'ghost']));
+        $this->assertSame(403, $r->getStatusCode());
+        $this->assertStringContainsString('unknown_role', $r->getContent());
+        $this->assertStringContainsString('&quot;ghost&quot;', $r->getContent());
+    }
+
+    public function testBrokenConfigClosesTheBackend(): void
+    {
+        $this->middleware->settings['public_keys'] = 'not base64!';
+        $r = $this->send('GET', '/backend', $this->token());
+        $this->assertSame(403, $r->getStatusCode());
+        $this->assertStringContainsString('config_error', $r->getContent());
+    }
+
+    public function testBreakGlassPassesToOctoberUnchanged(): void
+    {
+        $this->middleware->settings += ['break_glass' => true, 'break_glass_addresses' => '127.0.0.1'];
+        $this->assertSame('controller ran', $this->send('GET', '/backend/auth/signin', null, '127.0.0.1')->getContent());
+        $this->assertSame(403, $this->send('GET', '/backend/auth/signin', null, '127.0.0.2')->getStatusCode());
+    }
+
+    public function testDirectoryRefusesTrashedUserAndLinksByEmail(): void
+    {
+        $links = new ArraySubLinkStore();
+        $provisioner = new IdentityProvisioner(new OctoberUserDirectory($links));
+        User::seed(['login' => 'gone', 'email' => 'gone@example.com', 'deleted_at' => '2025-01-01 00:00:00', 'password' => 'h']);
+        $existing = User::seed(['login' => 'Ada', 'email' => 'Ada@Example.com', 'password' => 'keep-me', 'is_activated' => false]);
+        try {
+            $provisioner->provision(Identity::fromClaims(['email' => 'gone@example.com', 'sub' => 'g'] + TokenFactory::claims()));
+            $this->fail('trashed user must be refused');
+        } catch (ProvisioningException $e) {
+            $this->assertSame('user_deleted', $e->reason());
+        }
+        $id = $provisioner->provision(Identity::fromClaims(TokenFactory::claims()));
+        $this->assertSame($existing, $id);
+        $this->assertSame($existing, $links->links['okta-sub-ada']);
+        $row = User::$tables[User::class][$existing];
+        $this->assertSame('keep-me', $row['password']);
+        $this->assertTrue($row['is_activated']);
+        $this->assertFalse($row['is_superuser']);
+        $this->assertSame(0, User::$passwordWrites);
+        // A new user whose login is taken (case-insensitively, trashed included).
+        $new = $provisioner->provision(Identity::fromClaims(['sub' => 'x', 'email' => 'g2@example.com', 'preferred_username' => 'GONE'] + TokenFactory::claims()));
+        $this->assertSame('GONE-2', User::$tables[User::class][$new]['login']);
+    }
+
+    public function testPluginBootAttachesMiddlewareToBackendController(): void
+    {
+        (new Plugin())->boot();
+        $this->assertCount(1, BackendController::$extensions);
+        $controller = new BackendController();
+        (BackendController::$extensions[0])($controller);
+        $this->assertSame([BackendMiddleware::class], $controller->middleware);
+        $details = (new Plugin())->pluginDetails();
+        $this->assertSame('Octogate SSO', $details['name']);
+    }
+}
