@@ -7,7 +7,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
-export const STANDIN_INDEX = path.join(REPO_ROOT, 'tests/php-standin/index.php');
+// STANDIN_INDEX may point elsewhere (e.g. to check the harness against a fake).
+export const STANDIN_INDEX = process.env.STANDIN_INDEX || path.join(REPO_ROOT, 'tests/php-standin/index.php');
 
 export function octogateBin() {
   const p = process.env.OCTOGATE_BIN || 'target/debug/octogate';
