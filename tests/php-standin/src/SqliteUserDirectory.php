@@ -1,0 +1,156 @@
+<?php
+
+declare(strict_types=1);
+
+namespace Octogate\Standin;
+
+use Octogate\Sso\Classes\Core\UserAttributes;
+use Octogate\Sso\Classes\Core\UserDirectory;
+use Octogate\Sso\Classes\Core\UserRecord;
+use PDO;
+
+/**
+ * UserDirectory on SQLite tables shaped like October's backend_users,
+ * backend_user_roles and the shim's octogate_sso_identities.
+ */
+final class SqliteUserDirectory implements UserDirectory
+{
+    /** @var PDO */
+    private $pdo;
+
+    public function __construct(PDO $pdo)
+    {
+        $this->pdo = $pdo;
+    }
+
+    /**
+     * Open (and on first use create and seed) the database at $path.
+     */
+    public static function open(string $path): PDO
+    {
+        $pdo = new PDO('sqlite:' . $path, null, null, [PDO::ATTR_ERRMODE => PDO::ERRMODE_EXCEPTION]);
+        $pdo->exec('PRAGMA busy_timeout = 5000');
+        self::migrate($pdo);
+        return $pdo;
+    }
+
+    private static function migrate(PDO $pdo): void
+    {
+        $pdo->exec('CREATE TABLE IF NOT EXISTS backend_user_roles (
+            id INTEGER PRIMARY KEY, name TEXT NOT NULL, code TEXT UNIQUE NOT NULL)');
+        $pdo->exec('CREATE TABLE IF NOT EXISTS backend_users (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            first_name TEXT, last_name TEXT,
+            login TEXT NOT NULL UNIQUE COLLATE NOCASE,
+            email TEXT NOT NULL UNIQUE COLLATE NOCASE,
+            password TEXT NOT NULL,
+            role_id INTEGER,
+            is_activated INTEGER NOT NULL DEFAULT 0,
+            is_superuser INTEGER NOT NULL DEFAULT 0,
+            is_password_expired INTEGER NOT NULL DEFAULT 0,
+            created_at TEXT, updated_at TEXT, deleted_at TEXT)');
+        $pdo->exec('CREATE TABLE IF NOT EXISTS octogate_sso_identities (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            sub TEXT NOT NULL UNIQUE, user_id INTEGER NOT NULL,
+            created_at TEXT, updated_at TEXT)');
+        if ((int) $pdo->query('SELECT COUNT(*) FROM backend_user_roles')->fetchColumn() > 0) {
+            return; // already seeded
+        }
+        $pdo->exec("INSERT OR IGNORE INTO backend_user_roles (id, name, code) VALUES
+            (1, 'Developer', 'developer'), (2, 'Publisher', 'publisher'), (3, 'Editor', 'editor')");
+        $now = date('Y-m-d H:i:s');
+        $seed = $pdo->prepare('INSERT OR IGNORE INTO backend_users
+            (login, email, first_name, last_name, password, role_id, is_activated, created_at, updated_at, deleted_at)
+            VALUES (?, ?, ?, ?, ?, 3, 1, ?, ?, ?)');
+        // A soft-deleted user: signing in as gone@example.com must be refused.
+        $seed->execute(['gone', 'gone@example.com', 'Gone', 'User', password_hash('gone-password', PASSWORD_DEFAULT), $now, $now, $now]);
+        // A pre-existing user: signing in as existing@example.com links to it, password kept.
+        $seed->execute(['existing', 'existing@example.com', 'Existing', 'User', password_hash('existing-password', PASSWORD_DEFAULT), $now, $now, null]);
+    }
+
+    public function findBySub(string $sub): ?UserRecord
+    {
+        $row = $this->one('SELECT u.* FROM octogate_sso_identities i JOIN backend_users u ON u.id = i.user_id WHERE i.sub = ?', [$sub]);
+        return $row === null ? null : self::record($row);
+    }
+
+    public function findByEmail(string $email): ?UserRecord
+    {
+        $row = $this->one('SELECT * FROM backend_users WHERE lower(email) = lower(?)', [$email]);
+        return $row === null ? null : self::record($row);
+    }
+
+    public function loginExists(string $login): bool
+    {
+        return $this->one('SELECT id FROM backend_users WHERE lower(login) = lower(?)', [$login]) !== null;
+    }
+
+    public function findRoleIdByCode(string $code): ?int
+    {
+        $row = $this->one('SELECT id FROM backend_user_roles WHERE code = ?', [$code]);
+        return $row === null ? null : (int) $row['id'];
+    }
+
+    public function create(string $login, UserAttributes $attributes, string $password): int
+    {
+        $now = date('Y-m-d H:i:s');
+        $this->pdo->prepare('INSERT INTO backend_users (login, email, password, created_at, updated_at) VALUES (?, ?, ?, ?, ?)')
+            ->execute([$login, (string) $attributes->email, password_hash($password, PASSWORD_DEFAULT), $now, $now]);
+        $id = (int) $this->pdo->lastInsertId();
+        $this->update($id, $attributes);
+        return $id;
+    }
+
+    public function update(int $userId, UserAttributes $attributes): void
+    {
+        $sql = 'UPDATE backend_users SET role_id = ?, is_superuser = ?, is_activated = 1, is_password_expired = 0, updated_at = ?';
+        $args = [$attributes->roleId, $attributes->superuser ? 1 : 0, date('Y-m-d H:i:s')];
+        foreach (['email' => $attributes->email, 'first_name' => $attributes->firstName, 'last_name' => $attributes->lastName] as $col => $value) {
+            if ($value !== null) {
+                $sql .= ", $col = ?";
+                $args[] = $value;
+            }
+        }
+        $args[] = $userId;
+        $this->pdo->prepare($sql . ' WHERE id = ?')->execute($args);
+    }
+
+    public function link(string $sub, int $userId): void
+    {
+        $now = date('Y-m-d H:i:s');
+        $this->pdo->prepare('INSERT INTO octogate_sso_identities (sub, user_id, created_at, updated_at) VALUES (?, ?, ?, ?)
+            ON CONFLICT(sub) DO UPDATE SET user_id = excluded.user_id, updated_at = excluded.updated_at')
+            ->execute([$sub, $userId, $now, $now]);
+    }
+
+    /**
+     * A backend_users row with its role code, or null.
+     *
+     * @return array<string, mixed>|null
+     */
+    public function userRow(int $id): ?array
+    {
+        return $this->one('SELECT u.*, r.code AS role_code FROM backend_users u LEFT JOIN backend_user_roles r ON r.id = u.role_id
+            WHERE u.id = ? AND u.deleted_at IS NULL', [$id]);
+    }
+
+    /**
+     * @param list<mixed> $args
+     * @return array<string, mixed>|null
+     */
+    private function one(string $sql, array $args): ?array
+    {
+        $stmt = $this->pdo->prepare($sql);
+        $stmt->execute($args);
+        $row = $stmt->fetch(PDO::FETCH_ASSOC);
+        return $row === false ? null : $row;
+    }
+
+    /**
+     * @param array<string, mixed> $row
+     */
+    private static function record(array $row): UserRecord
+    {
+        return new UserRecord((int) $row['id'], (string) $row['login'], $row['email'], $row['deleted_at'] !== null);
+    }
+}

@@ -1,0 +1,141 @@
+<?php
+
+declare(strict_types=1);
+
+namespace Octogate\Standin\Tests;
+
+use Octogate\Sso\Tests\Support\TokenFactory;
+use Octogate\Standin\App;
+use Octogate\Standin\Response;
+use Octogate\Standin\SqliteUserDirectory;
+use PDO;
+use PHPUnit\Framework\TestCase;
+
+require_once dirname(__DIR__) . '/bootstrap.php';
+
+/**
+ * Smoke test of the stand-in front controller: calls App::handle() directly
+ * on a fresh SQLite file, no web server.
+ */
+final class StandinTest extends TestCase
+{
+    /** @var string */
+    private $db;
+    /** @var PDO */
+    private $pdo;
+    /** @var TokenFactory */
+    private $tokens;
+    /** @var array<string, mixed> */
+    private $session = [];
+    /** @var list<string> */
+    private $logged = [];
+
+    protected function setUp(): void
+    {
+        $this->db = tempnam(sys_get_temp_dir(), 'standin-test-');
+        unlink($this->db);
+        $this->pdo = SqliteUserDirectory::open($this->db);
+        $this->tokens = new TokenFactory();
+    }
+
+    protected function tearDown(): void
+    {
+        if (is_file($this->db)) {
+            unlink($this->db);
+        }
+    }
+
+    private function app(array $env = []): App
+    {
+        return new App($this->pdo, $env + [
+            'OCTOGATE_PUBLIC_KEYS' => $this->tokens->publicKeyBase64(),
+            'OCTOGATE_ISSUER' => TokenFactory::ISSUER,
+            'OCTOGATE_AUDIENCE' => TokenFactory::AUDIENCE,
+        ], static function (): int {
+            return TokenFactory::NOW;
+        }, function (string $line): void {
+            $this->logged[] = $line;
+        });
+    }
+
+    private function get(string $uri, ?string $assertion, string $method = 'GET', array $env = []): Response
+    {
+        return $this->app($env)->handle($method, $uri, '127.0.0.1', $assertion, $this->session);
+    }
+
+    public function testPublicHomeShowsWhetherAnAssertionArrived(): void
+    {
+        $this->assertStringContainsString('<p id="identity">anonymous</p>', $this->get('/', null)->body);
+        $this->assertStringContainsString('<p id="identity">assertion-present</p>', $this->get('/', 'x.y.z')->body);
+        $this->assertSame(200, $this->get('/about', null)->status);
+    }
+
+    public function testBackendWithoutAssertionIsDenied(): void
+    {
+        $r = $this->get('/backend', null);
+        $this->assertSame(403, $r->status);
+        $this->assertStringContainsString('<p id="shim-denied">no_assertion</p>', $r->body);
+        $this->assertSame(['standin: backend request denied: reason=no_assertion ip=127.0.0.1'], $this->logged);
+    }
+
+    public function testLoginRedirectThenBackendPageThenSignOut(): void
+    {
+        $token = $this->tokens->token(['role' => 'publisher', 'superuser' => true]);
+        $r = $this->get('/backend/cms', $token);
+        $this->assertSame(302, $r->status);
+        $this->assertSame('/backend/cms', $r->headers['Location']);
+
+        $r = $this->get('/backend/cms', $token);
+        $this->assertSame(200, $r->status);
+        $this->assertStringContainsString('<h1>October backend (stand-in)</h1>', $r->body);
+        $this->assertStringContainsString('<dd id="user-login">ada</dd>', $r->body);
+        $this->assertStringContainsString('<dd id="user-email">ada@example.com</dd>', $r->body);
+        $this->assertStringContainsString('<dd id="user-role">publisher</dd>', $r->body);
+        $this->assertStringContainsString('<dd id="user-superuser">yes</dd>', $r->body);
+        $this->assertMatchesRegularExpression('#<dd id="user-id">\d+</dd>#', $r->body);
+        $this->assertStringContainsString('<a id="sign-out" href="/backend/auth/signout">Sign out</a>', $r->body);
+
+        $r = $this->get('/backend/auth/signout', $token);
+        $this->assertSame(302, $r->status);
+        $this->assertSame('/oauth2/sign_out', $r->headers['Location']);
+        $this->assertSame([], $this->session);
+    }
+
+    public function testExistingUserIsLinkedAndKeepsPassword(): void
+    {
+        $before = $this->pdo->query("SELECT password FROM backend_users WHERE login = 'existing'")->fetchColumn();
+        $token = $this->tokens->token(['sub' => 'sub-existing', 'email' => 'existing@example.com', 'preferred_username' => 'someone']);
+        $this->get('/backend', $token);
+        $r = $this->get('/backend', $token);
+        $this->assertStringContainsString('<dd id="user-login">existing</dd>', $r->body);
+        $this->assertStringContainsString('<dd id="user-role">developer</dd>', $r->body);
+        $after = $this->pdo->query("SELECT password FROM backend_users WHERE login = 'existing'")->fetchColumn();
+        $this->assertSame($before, $after);
+        $this->assertTrue(password_verify('existing-password', (string) $after));
+    }
+
+    public function testSoftDeletedUserIsRefused(): void
+    {
+        $r = $this->get('/backend', $this->tokens->token(['sub' => 'sub-gone', 'email' => 'gone@example.com']));
+        $this->assertSame(403, $r->status);
+        $this->assertStringContainsString('<p id="shim-denied">user_deleted</p>', $r->body);
+    }
+
+    public function testSignInScreenIsBlockedAndExpiredAssertionDenied(): void
+    {
+        $this->assertSame(403, $this->get('/backend/auth/signin', null)->status);
+        $r = $this->get('/backend', $this->tokens->token(['iat' => TokenFactory::NOW - 900, 'exp' => TokenFactory::NOW - 600]));
+        $this->assertStringContainsString('<p id="shim-denied">expired</p>', $r->body);
+    }
+
+    public function testCustomBackendUriAndDatabaseReopen(): void
+    {
+        $r = $this->get('/admin', $this->tokens->token(), 'GET', ['STANDIN_BACKEND_URI' => '/admin']);
+        $this->assertSame(302, $r->status);
+        $this->assertStringContainsString('anonymous', $this->get('/backend', null, 'GET', ['STANDIN_BACKEND_URI' => '/admin'])->body);
+        // Re-opening an existing database neither fails nor re-seeds.
+        $again = SqliteUserDirectory::open($this->db);
+        $this->assertSame(3, (int) $again->query('SELECT COUNT(*) FROM backend_user_roles')->fetchColumn());
+        $this->assertSame(3, (int) $again->query('SELECT COUNT(*) FROM backend_users')->fetchColumn());
+    }
+}
