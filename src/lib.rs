@@ -22,5 +22,6 @@ pub mod http;
 pub mod identity;
 pub mod oidc;
 pub mod proxy;
+pub mod serve;
 pub mod server;
 pub mod session;

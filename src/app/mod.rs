@@ -1,1 +1,293 @@
-//! placeholder
+//! The request pipeline. For every request, before anything else: strip identity headers a client
+//! sent; then answer octogate's own endpoints, refuse malformed paths, forward the public site, and
+//! for the protected area authenticate (session cookie, refresh) and authorise (access rules)
+//! before forwarding with the identity assertion.
+mod access_log;
+pub mod audit;
+mod auth;
+mod endpoints;
+pub mod metrics;
+pub mod metrics_server;
+mod runtime;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, RwLock};
+use std::time::Instant;
+
+use http::{HeaderValue, Method, Request, Response, StatusCode};
+use hyper::body::Incoming;
+
+use crate::access::Area;
+use crate::config::Config;
+use crate::http::{response, Body};
+use crate::proxy::{headers, Forwarding};
+pub use runtime::Runtime;
+
+/// Facts about the client connection.
+#[derive(Debug, Clone)]
+pub struct ConnInfo {
+    /// The TCP peer.
+    pub peer: SocketAddr,
+    /// Whether the connection is TLS.
+    pub tls: bool,
+}
+
+/// Seconds since the Unix epoch.
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// What is known about one request while it is handled.
+pub(crate) struct Ctx {
+    pub rt: Arc<Runtime>,
+    pub client_ip: std::net::IpAddr,
+    pub forwarded_for: String,
+    pub request_id: String,
+    pub user_agent: Option<String>,
+    pub peer_trusted: bool,
+    pub now: u64,
+}
+
+impl Ctx {
+    pub(crate) fn audit_ctx<'a>(&'a self, sub: Option<&'a str>, email: Option<&'a str>) -> audit::Context<'a> {
+        audit::Context {
+            sub,
+            email,
+            ip: Some(self.client_ip),
+            user_agent: self.user_agent.as_deref(),
+            request_id: Some(&self.request_id),
+        }
+    }
+}
+
+/// The application: the live runtime (swapped atomically on reload) plus process-wide state.
+pub struct App {
+    current: RwLock<Arc<Runtime>>,
+    generation: std::sync::atomic::AtomicU64,
+    metrics: Arc<metrics::Metrics>,
+    audit: RwLock<Arc<audit::Audit>>,
+    refresh: auth::RefreshFlights,
+    cache: crate::assertion::AssertionCache,
+}
+
+impl App {
+    /// Builds the application from a validated config and starts IdP discovery.
+    pub fn new(cfg: Config) -> Result<Arc<App>, String> {
+        let metrics = Arc::new(metrics::Metrics::new());
+        let audit = audit::Audit::open(&cfg.server.audit_log)?;
+        let rt = Runtime::build(cfg, None, metrics.clone())?;
+        metrics.set_generation(1);
+        Ok(Arc::new(App {
+            current: RwLock::new(Arc::new(rt)),
+            generation: std::sync::atomic::AtomicU64::new(1),
+            metrics,
+            audit: RwLock::new(Arc::new(audit)),
+            refresh: auth::RefreshFlights::default(),
+            cache: crate::assertion::AssertionCache::new(16_384),
+        }))
+    }
+
+    /// The live runtime.
+    pub fn runtime(&self) -> Arc<Runtime> {
+        match self.current.read() {
+            Ok(g) => g.clone(),
+            Err(p) => p.into_inner().clone(),
+        }
+    }
+
+    /// Metrics.
+    pub fn metrics(&self) -> &metrics::Metrics {
+        &self.metrics
+    }
+
+    /// The audit log.
+    pub fn audit_handle(&self) -> Arc<audit::Audit> {
+        self.audit()
+    }
+
+    pub(crate) fn audit(&self) -> Arc<audit::Audit> {
+        match self.audit.read() {
+            Ok(g) => g.clone(),
+            Err(p) => p.into_inner().clone(),
+        }
+    }
+
+    /// Applies a new validated config atomically. In-flight requests keep the runtime they
+    /// started with. The OpenID Provider client is kept when the `[oidc]` section is unchanged.
+    pub fn reload(&self, cfg: Config) -> Result<u64, String> {
+        let old = self.runtime();
+        let audit = audit::Audit::open(&cfg.server.audit_log)?;
+        let rt = Runtime::build(cfg, Some(&old), self.metrics.clone())?;
+        match self.current.write() {
+            Ok(mut g) => *g = Arc::new(rt),
+            Err(p) => *p.into_inner() = Arc::new(rt),
+        }
+        if let Ok(mut g) = self.audit.write() {
+            *g = Arc::new(audit);
+        }
+        let gen = self.generation.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+        self.metrics.set_generation(gen);
+        Ok(gen)
+    }
+
+    /// Handles one request. Never panics; every failure becomes a response.
+    pub async fn handle(&self, mut req: Request<Incoming>, conn: &ConnInfo) -> Response<Body> {
+        let started = Instant::now();
+        let rt = self.runtime();
+        let peer_ip = conn.peer.ip();
+        let peer_trusted = rt.is_trusted(peer_ip);
+        let facts = headers::client_facts(req.headers(), peer_ip, |ip| rt.is_trusted(ip), conn.tls);
+        let request_id = request_id(req.headers(), peer_trusted);
+        // Before anything else: identity headers are ours alone; forwarding headers only from
+        // trusted proxies.
+        let removed = headers::strip_identity(req.headers_mut(), !peer_trusted);
+        if removed > 0 {
+            tracing::info!(request_id = %request_id, removed, "removed client-sent identity/forwarding headers");
+        }
+        let user_agent = req.headers().get(http::header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let ctx = Ctx {
+            rt,
+            client_ip: facts.client_ip,
+            forwarded_for: facts.forwarded_for,
+            request_id,
+            user_agent,
+            peer_trusted,
+            now: unix_now(),
+        };
+        let method = req.method().clone();
+        let (path, outcome, upstream, resp) = self.route(req, &ctx).await;
+        self.metrics.request(outcome);
+        if let Some(d) = upstream {
+            self.metrics.upstream_latency(d);
+        }
+        let (mut parts, body) = resp.into_parts();
+        if let Ok(v) = HeaderValue::from_str(&ctx.request_id) {
+            parts.headers.insert("x-request-id", v);
+        }
+        let entry = access_log::Entry {
+            method,
+            path,
+            status: parts.status.as_u16(),
+            outcome,
+            started,
+            upstream,
+            request_id: ctx.request_id,
+            client_ip: ctx.client_ip,
+        };
+        Response::from_parts(parts, access_log::Logged::wrap(body, entry))
+    }
+
+    /// Routes a cleaned request. Returns (normalised path for the log, outcome, upstream time,
+    /// response).
+    async fn route(
+        &self,
+        req: Request<Incoming>,
+        ctx: &Ctx,
+    ) -> (String, &'static str, Option<std::time::Duration>, Response<Body>) {
+        let raw_path = req.uri().path();
+        let path = match crate::access::normalize(raw_path) {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::warn!(request_id = %ctx.request_id, reason = %e, "refused request with a malformed path (400)");
+                return (
+                    "(malformed)".into(),
+                    "refused",
+                    None,
+                    response::error(StatusCode::BAD_REQUEST, "The request path is malformed and was refused."),
+                );
+            }
+        };
+        // Octogate's own endpoints; never forwarded.
+        if let Some(resp) = endpoints::dispatch(self, &path, &req, ctx).await {
+            return (path, "endpoint", None, resp);
+        }
+        let query = req.uri().query().map(str::to_owned);
+        let mut pq = path.clone();
+        if let Some(q) = &query {
+            pq.push('?');
+            pq.push_str(q);
+        }
+        match ctx.rt.rules.classify(&path) {
+            Area::Open | Area::PublicInProtected => {
+                let fwd = Forwarding { forwarded_for: ctx.forwarded_for.clone(), extra: self.request_id_header(ctx) };
+                match ctx.rt.upstream.forward(req, &pq, fwd).await {
+                    Ok((resp, t)) => (path, "public", Some(t), resp),
+                    Err(e) => {
+                        tracing::warn!(request_id = %ctx.request_id, reason = %e, "upstream error ({})", e.code());
+                        (path, "upstream_error", None, e.response())
+                    }
+                }
+            }
+            Area::Protected => {
+                let navigation = is_navigation(&req);
+                match auth::authenticate(self, req.headers(), ctx, navigation, &pq).await {
+                    auth::Outcome::Allowed { identity_headers, set_cookies } => {
+                        let mut extra = identity_headers;
+                        extra.extend(self.request_id_header(ctx));
+                        let fwd = Forwarding { forwarded_for: ctx.forwarded_for.clone(), extra };
+                        match ctx.rt.upstream.forward(req, &pq, fwd).await {
+                            Ok((mut resp, t)) => {
+                                for c in set_cookies {
+                                    resp.headers_mut().append(http::header::SET_COOKIE, c);
+                                }
+                                (path, "proxied", Some(t), resp)
+                            }
+                            Err(e) => {
+                                tracing::warn!(request_id = %ctx.request_id, reason = %e, "upstream error ({})", e.code());
+                                (path, "upstream_error", None, e.response())
+                            }
+                        }
+                    }
+                    auth::Outcome::Respond { outcome, response } => (path, outcome, None, response),
+                }
+            }
+        }
+    }
+
+    fn request_id_header(&self, ctx: &Ctx) -> Vec<(http::HeaderName, HeaderValue)> {
+        match HeaderValue::from_str(&ctx.request_id) {
+            Ok(v) => vec![(http::HeaderName::from_static("x-request-id"), v)],
+            Err(_) => Vec::new(),
+        }
+    }
+}
+
+/// A request id: a trusted proxy's `X-Request-Id` when well-formed, else a fresh one.
+fn request_id(h: &http::HeaderMap, trusted: bool) -> String {
+    if trusted {
+        if let Some(v) = h.get("x-request-id").and_then(|v| v.to_str().ok()) {
+            if !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b)) {
+                return v.to_string();
+            }
+        }
+    }
+    crate::session::random_token(12)
+}
+
+/// Whether a request is a browser navigation (which gets a sign-in redirect) rather than an
+/// API/AJAX call (which gets 401). October's AJAX framework sends `X-Requested-With` or
+/// `X-OCTOBER-REQUEST-HANDLER`.
+pub(crate) fn is_navigation<B>(req: &Request<B>) -> bool {
+    if req.method() != Method::GET && req.method() != Method::HEAD {
+        return false;
+    }
+    let h = req.headers();
+    if h.contains_key("x-october-request-handler") || h.contains_key("x-winter-request-handler") {
+        return false;
+    }
+    if h.get("x-requested-with").and_then(|v| v.to_str().ok()).is_some_and(|v| v.eq_ignore_ascii_case("xmlhttprequest")) {
+        return false;
+    }
+    if let Some(mode) = h.get("sec-fetch-mode").and_then(|v| v.to_str().ok()) {
+        if !mode.eq_ignore_ascii_case("navigate") {
+            return false;
+        }
+    }
+    h.get_all(http::header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.to_ascii_lowercase().contains("text/html"))
+}

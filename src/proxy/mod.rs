@@ -1,1 +1,193 @@
-//! placeholder
+//! The reverse proxy: forwards a request to the upstream over the pooled client, streaming bodies
+//! both ways, and passes `Upgrade` (WebSocket) connections through.
+pub mod headers;
+
+use std::time::{Duration, Instant};
+
+use http::header::{HeaderValue, CONNECTION, HOST, UPGRADE};
+use http::{Request, Response, StatusCode, Uri};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+
+use crate::http::client::HttpClient;
+use crate::http::{response, Body, BoxError};
+
+/// Why a request could not be forwarded.
+#[derive(Debug, thiserror::Error)]
+pub enum ProxyError {
+    /// The upstream refused, reset or could not be reached.
+    #[error("upstream unreachable: {0}")]
+    Unreachable(String),
+    /// The upstream did not send response headers in time.
+    #[error("upstream timed out after {0:?}")]
+    Timeout(Duration),
+    /// The request could not be turned into an upstream request.
+    #[error("cannot build upstream request: {0}")]
+    BadRequest(String),
+}
+
+impl ProxyError {
+    /// The page the client gets.
+    pub fn response(&self) -> Response<Body> {
+        match self {
+            ProxyError::Unreachable(_) => response::error(StatusCode::BAD_GATEWAY, "The site behind octogate is not reachable right now. Please try again in a moment."),
+            ProxyError::Timeout(_) => response::error(StatusCode::GATEWAY_TIMEOUT, "The site behind octogate took too long to answer."),
+            ProxyError::BadRequest(_) => response::error(StatusCode::BAD_REQUEST, "The request could not be forwarded."),
+        }
+    }
+
+    /// Short reason code for logs and metrics.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ProxyError::Unreachable(_) => "upstream_unreachable",
+            ProxyError::Timeout(_) => "upstream_timeout",
+            ProxyError::BadRequest(_) => "bad_request",
+        }
+    }
+}
+
+/// Headers octogate adds to every forwarded request (after all client headers were cleaned).
+#[derive(Debug, Default)]
+pub struct Forwarding {
+    /// `X-Forwarded-For` value.
+    pub forwarded_for: String,
+    /// Extra headers (identity, assertion, request id).
+    pub extra: Vec<(http::HeaderName, HeaderValue)>,
+}
+
+/// The upstream site.
+#[derive(Debug, Clone)]
+pub struct Upstream {
+    scheme: http::uri::Scheme,
+    authority: http::uri::Authority,
+    /// Path prefix of the upstream URL without trailing slash ("" for none).
+    prefix: String,
+    /// `Host` and `X-Forwarded-Host` sent upstream: the public host, never the client's.
+    public_host: HeaderValue,
+    /// `X-Forwarded-Proto` sent upstream.
+    public_proto: HeaderValue,
+    timeout: Duration,
+    client: HttpClient,
+}
+
+impl Upstream {
+    /// Builds the upstream from validated config.
+    pub fn new(url: &url::Url, public_url: &url::Url, timeout: Duration, client: HttpClient) -> Result<Self, String> {
+        let scheme = if url.scheme() == "https" { http::uri::Scheme::HTTPS } else { http::uri::Scheme::HTTP };
+        let host = url.host_str().ok_or("upstream URL has no host")?;
+        let auth = match url.port() {
+            Some(p) => format!("{host}:{p}"),
+            None => host.to_string(),
+        };
+        let authority = auth.parse().map_err(|e| format!("upstream authority: {e}"))?;
+        let prefix = url.path().trim_end_matches('/').to_string();
+        let ph = public_url.host_str().ok_or("public_url has no host")?;
+        let public_host = match public_url.port() {
+            Some(p) => format!("{ph}:{p}"),
+            None => ph.to_string(),
+        };
+        let public_host = HeaderValue::from_str(&public_host).map_err(|e| format!("public host: {e}"))?;
+        let public_proto = HeaderValue::from_str(public_url.scheme()).map_err(|e| format!("public scheme: {e}"))?;
+        Ok(Upstream { scheme, authority, prefix, public_host, public_proto, timeout, client })
+    }
+
+    /// Forwards `req` (whose headers were already cleaned) to `path_and_query` upstream.
+    /// Returns the response and the time the upstream took to answer with headers.
+    pub async fn forward(
+        &self,
+        mut req: Request<Incoming>,
+        path_and_query: &str,
+        fwd: Forwarding,
+    ) -> Result<(Response<Body>, Duration), ProxyError> {
+        let upgrade = headers::upgrade_request(req.headers());
+        headers::strip_hop_by_hop(req.headers_mut());
+        let client_upgrade = upgrade.as_ref().map(|_| hyper::upgrade::on(&mut req));
+
+        let mut pq = String::with_capacity(self.prefix.len() + path_and_query.len());
+        pq.push_str(&self.prefix);
+        pq.push_str(path_and_query);
+        let uri = Uri::builder()
+            .scheme(self.scheme.clone())
+            .authority(self.authority.clone())
+            .path_and_query(pq)
+            .build()
+            .map_err(|e| ProxyError::BadRequest(e.to_string()))?;
+
+        let (mut parts, body) = req.into_parts();
+        parts.uri = uri;
+        // The upstream always speaks HTTP/1.1 with us, whatever the client used.
+        parts.version = http::Version::HTTP_11;
+        let h = &mut parts.headers;
+        h.insert(HOST, self.public_host.clone());
+        h.insert("x-forwarded-host", self.public_host.clone());
+        h.insert("x-forwarded-proto", self.public_proto.clone());
+        match HeaderValue::from_str(&fwd.forwarded_for) {
+            Ok(v) => {
+                h.insert("x-forwarded-for", v);
+            }
+            Err(_) => return Err(ProxyError::BadRequest("invalid X-Forwarded-For".into())),
+        }
+        for (k, v) in fwd.extra {
+            h.insert(k, v);
+        }
+        if let Some(u) = &upgrade {
+            h.insert(CONNECTION, HeaderValue::from_static("upgrade"));
+            h.insert(UPGRADE, u.clone());
+        }
+        let body: Body = body.map_err(|e| Box::new(e) as BoxError).boxed();
+        let out = Request::from_parts(parts, body);
+
+        let started = Instant::now();
+        let resp = match tokio::time::timeout(self.timeout, self.client.request(out)).await {
+            Err(_) => return Err(ProxyError::Timeout(self.timeout)),
+            Ok(Err(e)) => return Err(ProxyError::Unreachable(error_chain(&e))),
+            Ok(Ok(r)) => r,
+        };
+        let upstream_time = started.elapsed();
+
+        if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
+            if let Some(client_up) = client_upgrade {
+                let mut resp = resp;
+                let server_up = hyper::upgrade::on(&mut resp);
+                tokio::spawn(async move {
+                    match tokio::try_join!(client_up, server_up) {
+                        Ok((c, s)) => {
+                            let mut c = hyper_util::rt::TokioIo::new(c);
+                            let mut s = hyper_util::rt::TokioIo::new(s);
+                            if let Err(e) = tokio::io::copy_bidirectional(&mut c, &mut s).await {
+                                tracing::debug!(error = %e, "upgraded connection ended with an error");
+                            }
+                        }
+                        Err(e) => tracing::warn!(error = %e, "upgrade failed"),
+                    }
+                });
+                let (mut parts, body) = resp.into_parts();
+                let up = parts.headers.get(UPGRADE).cloned();
+                headers::strip_hop_by_hop(&mut parts.headers);
+                parts.headers.insert(CONNECTION, HeaderValue::from_static("upgrade"));
+                if let Some(up) = up {
+                    parts.headers.insert(UPGRADE, up);
+                }
+                let body: Body = body.map_err(|e| Box::new(e) as BoxError).boxed();
+                return Ok((Response::from_parts(parts, body), upstream_time));
+            }
+        }
+
+        let (mut parts, body) = resp.into_parts();
+        headers::strip_hop_by_hop(&mut parts.headers);
+        let body: Body = body.map_err(|e| Box::new(e) as BoxError).boxed();
+        Ok((Response::from_parts(parts, body), upstream_time))
+    }
+}
+
+/// Flattens an error and its sources into one line (no secrets: these are transport errors).
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}

@@ -1,1 +1,244 @@
-//! placeholder
+//! The server: accepts connections (optionally over TLS), defends against slow and abusive
+//! clients, serves HTTP/1.1 and HTTP/2 through the [`App`](crate::app::App), and shuts down
+//! gracefully.
+mod prefixed;
+pub mod tls;
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{watch, Semaphore};
+
+use crate::app::{App, ConnInfo};
+use prefixed::Prefixed;
+
+/// Errors that stop the server from starting.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// The listen address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// Address.
+        addr: SocketAddr,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// TLS certificate or key could not be loaded.
+    #[error("TLS: {0}")]
+    Tls(String),
+}
+
+/// Limits applied to every connection.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Time to receive a complete request head.
+    pub header_read_timeout: Duration,
+    /// Largest request head.
+    pub max_header_bytes: usize,
+    /// Concurrent connections.
+    pub max_connections: usize,
+    /// Graceful shutdown deadline.
+    pub shutdown_grace: Duration,
+}
+
+/// A bound listener, ready to serve.
+pub struct Server {
+    listener: TcpListener,
+    tls: Option<tls::TlsState>,
+    limits: Limits,
+}
+
+impl Server {
+    /// Binds the listen address (and loads TLS material, if configured).
+    pub async fn bind(addr: SocketAddr, tls_files: Option<&crate::config::TlsFiles>, limits: Limits) -> Result<Self, ServerError> {
+        let listener = TcpListener::bind(addr).await.map_err(|source| ServerError::Bind { addr, source })?;
+        let tls = match tls_files {
+            Some(f) => Some(tls::TlsState::load(f).map_err(ServerError::Tls)?),
+            None => None,
+        };
+        Ok(Server { listener, tls, limits })
+    }
+
+    /// The address actually bound (useful with port 0).
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// The TLS state, for reloading certificates.
+    pub fn tls(&self) -> Option<tls::TlsState> {
+        self.tls.clone()
+    }
+
+    /// Serves until `shutdown` turns true, then stops accepting and waits up to the grace period
+    /// for in-flight requests.
+    pub async fn serve(self, app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
+        let limits = self.limits;
+        let permits = Arc::new(Semaphore::new(limits.max_connections));
+        let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+        let mut builder = auto::Builder::new(TokioExecutor::new());
+        builder
+            .http1()
+            .timer(TokioTimer::new())
+            .header_read_timeout(limits.header_read_timeout)
+            .max_buf_size(limits.max_header_bytes.max(8192))
+            .keep_alive(true);
+        builder
+            .http2()
+            .timer(TokioTimer::new())
+            .max_header_list_size(limits.max_header_bytes as u32)
+            .max_concurrent_streams(256)
+            .keep_alive_interval(Some(Duration::from_secs(30)));
+        let builder = Arc::new(builder);
+        loop {
+            let (stream, peer) = tokio::select! {
+                res = self.listener.accept() => match res {
+                    Ok(x) => x,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                },
+                _ = shutdown.changed() => break,
+            };
+            let _ = stream.set_nodelay(true);
+            let permit = match permits.clone().try_acquire_owned() {
+                Ok(p) => p,
+                Err(_) => {
+                    tracing::warn!(peer = %peer, limit = limits.max_connections, "connection refused: too many concurrent connections (503)");
+                    app.metrics().refused("too_many_connections");
+                    tokio::spawn(refuse(stream, 503, "Service Unavailable", limits.header_read_timeout));
+                    continue;
+                }
+            };
+            let app = app.clone();
+            let builder = builder.clone();
+            let tls = self.tls.clone();
+            let watcher = graceful.watcher();
+            tokio::spawn(async move {
+                let _permit = permit;
+                match tls {
+                    Some(tls) => {
+                        let acceptor = tls.acceptor();
+                        match tokio::time::timeout(limits.header_read_timeout, acceptor.accept(stream)).await {
+                            Ok(Ok(s)) => serve_conn(s, peer, true, app, builder, watcher, limits).await,
+                            Ok(Err(e)) => tracing::debug!(peer = %peer, error = %e, "TLS handshake failed"),
+                            Err(_) => tracing::debug!(peer = %peer, "TLS handshake timed out"),
+                        }
+                    }
+                    None => serve_conn(stream, peer, false, app, builder, watcher, limits).await,
+                }
+            });
+        }
+        drop(self.listener);
+        tracing::info!(grace = ?limits.shutdown_grace, "shutting down: no new connections; waiting for in-flight requests");
+        tokio::select! {
+            _ = graceful.shutdown() => tracing::info!("all connections closed"),
+            _ = tokio::time::sleep(limits.shutdown_grace) => tracing::warn!("shutdown grace period over; closing remaining connections"),
+        }
+    }
+}
+
+/// Writes a minimal HTTP/1.1 error response and closes (used before hyper has the connection).
+async fn refuse<S: AsyncWrite + Unpin>(mut stream: S, code: u16, reason: &str, deadline: Duration) {
+    let msg = format!("HTTP/1.1 {code} {reason}\r\nconnection: close\r\ncontent-type: text/plain\r\ncontent-length: {}\r\n\r\n{reason}\n", reason.len() + 1);
+    let _ = tokio::time::timeout(deadline, async {
+        let _ = stream.write_all(msg.as_bytes()).await;
+        let _ = stream.shutdown().await;
+    })
+    .await;
+}
+
+/// Reads the first request head within the deadline, so slow or oversized heads get a clean
+/// 408/431 (hyper itself guards later requests on a keep-alive connection).
+async fn read_first_head<S: AsyncRead + Unpin>(stream: &mut S, limits: &Limits) -> Result<Vec<u8>, u16> {
+    let mut buf = Vec::with_capacity(1024);
+    let mut chunk = [0u8; 4096];
+    let deadline = tokio::time::Instant::now() + limits.header_read_timeout;
+    loop {
+        let n = match tokio::time::timeout_at(deadline, stream.read(&mut chunk)).await {
+            Err(_) => return Err(if buf.is_empty() { 0 } else { 408 }),
+            Ok(Err(_)) | Ok(Ok(0)) => return Err(0),
+            Ok(Ok(n)) => n,
+        };
+        let scan_from = buf.len().saturating_sub(3);
+        buf.extend_from_slice(&chunk[..n]);
+        if buf[scan_from..].windows(4).any(|w| w == b"\r\n\r\n") {
+            return Ok(buf);
+        }
+        if buf.len() > limits.max_header_bytes {
+            return Err(431);
+        }
+    }
+}
+
+async fn serve_conn<S>(
+    mut stream: S,
+    peer: SocketAddr,
+    tls: bool,
+    app: Arc<App>,
+    builder: Arc<auto::Builder<TokioExecutor>>,
+    watcher: hyper_util::server::graceful::Watcher,
+    limits: Limits,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let head = match read_first_head(&mut stream, &limits).await {
+        Ok(h) => h,
+        Err(0) => return,
+        Err(408) => {
+            tracing::warn!(peer = %peer, "request head not received in time (408)");
+            app.metrics().refused("header_timeout");
+            refuse(stream, 408, "Request Timeout", Duration::from_secs(1)).await;
+            return;
+        }
+        Err(_) => {
+            tracing::warn!(peer = %peer, limit = limits.max_header_bytes, "request head too large (431)");
+            app.metrics().refused("header_too_large");
+            refuse(stream, 431, "Request Header Fields Too Large", Duration::from_secs(1)).await;
+            return;
+        }
+    };
+    let io = TokioIo::new(Prefixed::new(head, stream));
+    let info = Arc::new(ConnInfo { peer, tls });
+    let svc = service_fn(move |req: hyper::Request<Incoming>| {
+        let app = app.clone();
+        let info = info.clone();
+        async move { Ok::<_, Infallible>(app.handle(req, &info).await) }
+    });
+    let conn = builder.serve_connection_with_upgrades(io, svc);
+    if let Err(e) = watcher.watch(conn).await {
+        tracing::debug!(peer = %peer, error = %e, "connection ended with an error");
+    }
+}
+
+/// Resolves when SIGTERM or SIGINT arrives.
+pub async fn termination_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
+            (Ok(mut term), Ok(mut int)) => {
+                tokio::select! {
+                    _ = term.recv() => tracing::info!("SIGTERM received"),
+                    _ = int.recv() => tracing::info!("SIGINT received"),
+                }
+            }
+            _ => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

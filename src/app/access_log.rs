@@ -1,0 +1,98 @@
+//! One access-log line per request, written when the response body has been sent (or dropped),
+//! with the byte count. Logs the normalised path only: never the query string (it can carry
+//! authorization codes) nor any header value.
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body::{Body as HttpBody, Frame, SizeHint};
+use http_body_util::BodyExt;
+
+use crate::http::{Body, BoxError};
+
+/// What the access line says about a request.
+pub struct Entry {
+    /// Method.
+    pub method: http::Method,
+    /// Normalised path (no query).
+    pub path: String,
+    /// Status sent.
+    pub status: u16,
+    /// Outcome label (matches the metrics).
+    pub outcome: &'static str,
+    /// Time since the request arrived.
+    pub started: Instant,
+    /// Time the upstream took to answer with headers, if forwarded.
+    pub upstream: Option<Duration>,
+    /// Request id.
+    pub request_id: String,
+    /// Client IP.
+    pub client_ip: std::net::IpAddr,
+}
+
+/// A body that counts bytes and logs the entry when it ends or is dropped.
+pub struct Logged {
+    inner: Body,
+    bytes: u64,
+    entry: Option<Entry>,
+}
+
+impl Logged {
+    /// Wraps `inner`.
+    pub fn wrap(inner: Body, entry: Entry) -> Body {
+        Logged { inner, bytes: 0, entry: Some(entry) }.boxed()
+    }
+
+    fn finish(&mut self) {
+        if let Some(e) = self.entry.take() {
+            let total = e.started.elapsed();
+            tracing::info!(
+                target: "octogate::access",
+                method = %e.method,
+                path = %e.path,
+                status = e.status,
+                bytes = self.bytes,
+                duration_ms = total.as_secs_f64() * 1000.0,
+                upstream_ms = e.upstream.map(|d| d.as_secs_f64() * 1000.0),
+                outcome = e.outcome,
+                request_id = %e.request_id,
+                client_ip = %e.client_ip,
+                "request"
+            );
+        }
+    }
+}
+
+impl HttpBody for Logged {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let r = Pin::new(&mut self.inner).poll_frame(cx);
+        match &r {
+            Poll::Ready(Some(Ok(f))) => {
+                if let Some(d) = f.data_ref() {
+                    self.bytes += d.len() as u64;
+                }
+            }
+            Poll::Ready(None) | Poll::Ready(Some(Err(_))) => self.finish(),
+            Poll::Pending => {}
+        }
+        r
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl Drop for Logged {
+    fn drop(&mut self) {
+        self.finish();
+    }
+}

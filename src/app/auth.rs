@@ -1,0 +1,288 @@
+//! Authentication and authorisation of a protected request: read the session cookie, enforce its
+//! lifetimes, refresh at the IdP (single-flight per session), decide access, and build the
+//! identity headers and assertion for the upstream.
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use http::header::{HeaderMap, HeaderName, HeaderValue, SET_COOKIE};
+use http::{Response, StatusCode};
+
+use super::audit::Event;
+use super::{App, Ctx};
+use crate::access::Decision;
+use crate::http::{response, Body};
+use crate::identity::{Grant, Identity};
+use crate::oidc::RefreshError;
+use crate::session::{self, SessionCheck, SessionData};
+
+/// What to do with a protected request.
+pub(crate) enum Outcome {
+    /// Forward with these headers, and set these cookies on the response.
+    Allowed { identity_headers: Vec<(HeaderName, HeaderValue)>, set_cookies: Vec<HeaderValue> },
+    /// Answer directly.
+    Respond { outcome: &'static str, response: Response<Body> },
+}
+
+/// A session read from the request.
+pub(crate) enum Loaded {
+    /// No session cookie.
+    None,
+    /// A cookie that is not a usable session (reason for the log); `chunks` to clear.
+    Invalid { reason: &'static str, chunks: usize },
+    /// A decrypted session.
+    Session { data: SessionData, chunks: usize },
+}
+
+/// Reads and decrypts the session cookie. Bad cookies are "no session", never an error page.
+pub(crate) fn load(headers: &HeaderMap, ctx: &Ctx) -> Loaded {
+    let name = &ctx.rt.cfg.session.cookie_name;
+    let (value, chunks) = match session::read(headers.get_all(http::header::COOKIE).iter(), name) {
+        Ok(None) => return Loaded::None,
+        Ok(Some(v)) => v,
+        Err(_) => return Loaded::Invalid { reason: "malformed_cookie", chunks: session::MAX_CHUNKS },
+    };
+    let plain = match ctx.rt.cipher.open(name, &value) {
+        Ok(p) => p,
+        Err(_) => return Loaded::Invalid { reason: "undecryptable_cookie", chunks },
+    };
+    match SessionData::decode(&plain) {
+        Ok(data) => Loaded::Session { data, chunks },
+        Err(_) => Loaded::Invalid { reason: "malformed_session", chunks },
+    }
+}
+
+/// `Set-Cookie` values that write `data` as the session (clearing stale chunks).
+pub(crate) fn write_session(ctx: &Ctx, data: &SessionData, previous_chunks: usize) -> Result<Vec<HeaderValue>, String> {
+    let name = &ctx.rt.cfg.session.cookie_name;
+    let sealed = ctx.rt.cipher.seal(name, &data.encode());
+    let headers = session::set_cookie_headers(name, &sealed, &ctx.rt.session_attrs, previous_chunks).map_err(|e| e.to_string())?;
+    Ok(headers.into_iter().filter_map(|h| HeaderValue::from_str(&h).ok()).collect())
+}
+
+/// `Set-Cookie` values that clear the session cookie and its chunks.
+pub(crate) fn clear_session(ctx: &Ctx, chunks: usize) -> Vec<HeaderValue> {
+    let name = &ctx.rt.cfg.session.cookie_name;
+    let mut names = vec![name.clone()];
+    for i in 0..chunks.max(1).min(session::MAX_CHUNKS) {
+        names.push(format!("{name}_{i}"));
+    }
+    session::clear_cookie_headers(&ctx.rt.session_attrs, &names)
+        .into_iter()
+        .filter_map(|h| HeaderValue::from_str(&h).ok())
+        .collect()
+}
+
+/// The single-flight refresh table: concurrent requests carrying the same session wait for one
+/// refresh at the IdP and all get its result (and so the new cookie, even with refresh-token
+/// rotation). Entries are kept briefly so late requests with the old cookie get the new one.
+#[derive(Default)]
+pub(crate) struct RefreshFlights {
+    flights: Mutex<HashMap<(String, u64), Arc<Flight>>>,
+}
+
+struct Flight {
+    started: u64,
+    result: tokio::sync::OnceCell<RefreshResult>,
+}
+
+#[derive(Clone)]
+enum RefreshResult {
+    Refreshed(Box<SessionData>),
+    SignedOut(String),
+    Unavailable(String),
+}
+
+impl RefreshFlights {
+    fn flight(&self, sid: &str, last_refresh: u64, now: u64) -> Arc<Flight> {
+        let mut map = match self.flights.lock() {
+            Ok(m) => m,
+            Err(p) => p.into_inner(),
+        };
+        map.retain(|_, f| now.saturating_sub(f.started) < 120);
+        map.entry((sid.to_string(), last_refresh))
+            .or_insert_with(|| Arc::new(Flight { started: now, result: tokio::sync::OnceCell::new() }))
+            .clone()
+    }
+}
+
+async fn refresh(app: &App, ctx: &Ctx, data: &SessionData) -> RefreshResult {
+    let flight = app.refresh.flight(&data.sid, data.last_refresh, ctx.now);
+    flight
+        .result
+        .get_or_init(|| async {
+            let Some(rt_token) = data.refresh_token.as_deref() else {
+                // No refresh token (offline_access not granted): the session cannot be
+                // re-validated at the IdP, so it ends at the refresh interval.
+                return RefreshResult::SignedOut("no_refresh_token".into());
+            };
+            match ctx.rt.oidc.refresh(rt_token, &data.identity).await {
+                Ok(tokens) => {
+                    let mut next = data.clone();
+                    let mut identity = tokens.identity;
+                    identity.groups = ctx.rt.policy.relevant_groups(&identity.groups);
+                    next.identity = identity;
+                    next.refresh_token = tokens.refresh_token.or_else(|| data.refresh_token.clone());
+                    if tokens.id_token.is_some() {
+                        next.id_token_hint = tokens.id_token;
+                    }
+                    next.last_refresh = ctx.now;
+                    next.last_seen = ctx.now;
+                    RefreshResult::Refreshed(Box::new(next))
+                }
+                Err(RefreshError::Rejected(r)) => RefreshResult::SignedOut(r),
+                Err(RefreshError::Invalid(r)) => RefreshResult::SignedOut(format!("invalid refresh response: {r}")),
+                Err(RefreshError::Unavailable(r)) => RefreshResult::Unavailable(r),
+            }
+        })
+        .await
+        .clone()
+}
+
+/// Authenticates and authorises a protected request.
+pub(crate) async fn authenticate(app: &App, headers: &HeaderMap, ctx: &Ctx, navigation: bool, path_and_query: &str) -> Outcome {
+    let rt = &ctx.rt;
+    let audit = app.audit();
+    let (mut data, chunks) = match load(headers, ctx) {
+        Loaded::Session { data, chunks } => (data, chunks),
+        Loaded::None => return unauthenticated(ctx, navigation, path_and_query, Vec::new()),
+        Loaded::Invalid { reason, chunks } => {
+            tracing::info!(request_id = %ctx.request_id, reason, "session cookie rejected; treated as no session");
+            audit.log(Event::SessionRejected, &ctx.audit_ctx(None, None), reason);
+            return unauthenticated(ctx, navigation, path_and_query, clear_session(ctx, chunks));
+        }
+    };
+    let mut dirty = false;
+    match data.check(ctx.now, &rt.times) {
+        SessionCheck::Valid => {}
+        SessionCheck::Expired(why) => {
+            let reason = format!("session expired ({why:?})");
+            tracing::info!(request_id = %ctx.request_id, sub = %data.identity.sub, reason = %reason, "session ended");
+            audit.log(Event::SessionRejected, &ctx.audit_ctx(Some(&data.identity.sub), data.identity.email.as_deref()), &reason);
+            return unauthenticated(ctx, navigation, path_and_query, clear_session(ctx, chunks));
+        }
+        SessionCheck::NeedsRefresh => match refresh(app, ctx, &data).await {
+            RefreshResult::Refreshed(next) => {
+                tracing::info!(request_id = %ctx.request_id, sub = %next.identity.sub, groups = next.identity.groups.len(), "session refreshed at the IdP");
+                app.metrics().refresh(true, "ok");
+                audit.log(Event::RefreshOk, &ctx.audit_ctx(Some(&next.identity.sub), next.identity.email.as_deref()), "ok");
+                data = *next;
+                dirty = true;
+            }
+            RefreshResult::SignedOut(reason) => {
+                tracing::warn!(request_id = %ctx.request_id, sub = %data.identity.sub, reason = %reason, "refresh refused by the IdP: signing the user out");
+                app.metrics().refresh(false, "rejected");
+                audit.log(Event::UserRemoved, &ctx.audit_ctx(Some(&data.identity.sub), data.identity.email.as_deref()), &reason);
+                return unauthenticated(ctx, navigation, path_and_query, clear_session(ctx, chunks));
+            }
+            RefreshResult::Unavailable(reason) => {
+                app.metrics().refresh(false, "unavailable");
+                audit.log(Event::RefreshFailed, &ctx.audit_ctx(Some(&data.identity.sub), data.identity.email.as_deref()), &reason);
+                if data.refresh_overdue(ctx.now, &rt.times) {
+                    tracing::warn!(request_id = %ctx.request_id, sub = %data.identity.sub, reason = %reason, "IdP unreachable beyond the refresh grace period: failing closed");
+                    return Outcome::Respond {
+                        outcome: "unauthorized",
+                        response: with_cookies(
+                            response::error(StatusCode::SERVICE_UNAVAILABLE, "Your session could not be re-checked with the identity provider, which is unreachable. Please try again shortly."),
+                            clear_session(ctx, chunks),
+                        ),
+                    };
+                }
+                tracing::warn!(request_id = %ctx.request_id, sub = %data.identity.sub, reason = %reason, "IdP unreachable; session continues within the refresh grace period");
+            }
+        },
+    }
+    // Sliding idle timeout: record activity at most once a minute to keep cookie writes rare.
+    if !dirty && ctx.now.saturating_sub(data.last_seen) >= 60 {
+        data.last_seen = ctx.now;
+        dirty = true;
+    }
+    let grant = match rt.policy.decide(&data.identity) {
+        Decision::Allow(g) => g,
+        Decision::Deny(reason) => {
+            tracing::info!(request_id = %ctx.request_id, sub = %data.identity.sub, reason = reason.code(), "access denied");
+            audit.log(Event::Denied, &ctx.audit_ctx(Some(&data.identity.sub), data.identity.email.as_deref()), reason.code());
+            let mut cookies = Vec::new();
+            if dirty {
+                cookies = write_session(ctx, &data, chunks).unwrap_or_default();
+            }
+            return Outcome::Respond { outcome: "denied", response: with_cookies(deny_page(ctx, &data.identity), cookies) };
+        }
+    };
+    if data.grant.as_ref() != Some(&grant) {
+        data.grant = Some(grant.clone());
+        dirty = true;
+    }
+    let mut set_cookies = Vec::new();
+    if dirty {
+        match write_session(ctx, &data, chunks) {
+            Ok(c) => set_cookies = c,
+            Err(e) => {
+                tracing::error!(request_id = %ctx.request_id, reason = %e, "could not write the session cookie");
+                return Outcome::Respond { outcome: "refused", response: response::error(StatusCode::INTERNAL_SERVER_ERROR, "The session could not be saved.") };
+            }
+        }
+    }
+    let identity_headers = identity_headers(app, ctx, &data.identity, &grant, &data.sid);
+    Outcome::Allowed { identity_headers, set_cookies }
+}
+
+/// The headers that carry the identity upstream: the signed assertion (the only thing the shim
+/// trusts) and plain convenience headers for logs and other tools.
+pub(crate) fn identity_headers(app: &App, ctx: &Ctx, id: &Identity, grant: &Grant, sid: &str) -> Vec<(HeaderName, HeaderValue)> {
+    let mut out = Vec::with_capacity(5);
+    let token = app.cache.get_or_sign(&ctx.rt.signer, id, grant, sid, ctx.now);
+    if let Ok(v) = HeaderValue::from_str(&token) {
+        out.push((HeaderName::from_static("x-octogate-assertion"), v));
+    }
+    let mut push = |name: &'static str, value: &str| {
+        if let Ok(v) = HeaderValue::from_bytes(value.as_bytes()) {
+            out.push((HeaderName::from_static(name), v));
+        }
+    };
+    push("x-forwarded-user", &id.sub);
+    if let Some(e) = &id.email {
+        push("x-forwarded-email", e);
+    }
+    if let Some(u) = &id.preferred_username {
+        push("x-forwarded-preferred-username", u);
+    }
+    push("x-forwarded-groups", &id.groups.join(","));
+    out
+}
+
+/// No usable session: a browser navigation is sent to sign in; anything else gets 401.
+pub(crate) fn unauthenticated(ctx: &Ctx, navigation: bool, path_and_query: &str, clear: Vec<HeaderValue>) -> Outcome {
+    if !navigation {
+        let resp = response::json_error(StatusCode::UNAUTHORIZED, "unauthorized", "Sign-in required. Reload the page to sign in again.");
+        return Outcome::Respond { outcome: "unauthorized", response: with_cookies(resp, clear) };
+    }
+    let resp = super::endpoints::start_signin(ctx, path_and_query);
+    Outcome::Respond { outcome: "redirected_to_signin", response: with_cookies(resp, clear) }
+}
+
+/// Adds `Set-Cookie` values to a response.
+pub(crate) fn with_cookies(mut resp: Response<Body>, cookies: Vec<HeaderValue>) -> Response<Body> {
+    for c in cookies {
+        resp.headers_mut().append(SET_COOKIE, c);
+    }
+    resp
+}
+
+/// The page a signed-in user without access to this site sees.
+pub(crate) fn deny_page(ctx: &Ctx, id: &Identity) -> Response<Body> {
+    use crate::http::response::escape_html;
+    let who = id.email.as_deref().or(id.preferred_username.as_deref()).unwrap_or(&id.sub);
+    let cfg = &ctx.rt.cfg.access;
+    let mut extra = format!(
+        "<p>Signed in as <strong>{}</strong>.</p><p>Ask {} for access, or sign out to switch account.</p>",
+        escape_html(who),
+        escape_html(&cfg.contact)
+    );
+    if cfg.show_groups_on_deny && !cfg.allowed_groups.is_empty() {
+        extra.push_str("<p>Access is given to members of: ");
+        extra.push_str(&cfg.allowed_groups.iter().map(|g| escape_html(g)).collect::<Vec<_>>().join(", "));
+        extra.push_str("</p>");
+    }
+    extra.push_str("<p><a class=\"button\" id=\"sign-out\" href=\"/oauth2/sign_out\">Sign out</a></p>");
+    response::page(StatusCode::FORBIDDEN, "octogate-denied", "No access to this site", "Your Okta account has no access to this site.", &extra)
+}

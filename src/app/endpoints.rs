@@ -1,0 +1,262 @@
+//! Octogate's own endpoints: health, readiness, the assertion JWKS, and the `/oauth2/*` sign-in
+//! flow (start, callback, sign-out, userinfo, forward-auth). None of these is ever forwarded.
+use http::header::{HeaderMap, HeaderValue, COOKIE};
+use http::{Request, Response, StatusCode};
+use hyper::body::Incoming;
+use subtle::ConstantTimeEq;
+
+use super::audit::Event;
+use super::auth::{self, with_cookies, Loaded, Outcome};
+use super::{App, Ctx};
+use crate::access::safe_redirect_path;
+use crate::http::{response, Body};
+use crate::session::{self, LoginState, SessionCheck, SessionData};
+
+/// Answers octogate's own endpoints; `None` means "not ours, carry on".
+pub(crate) async fn dispatch(app: &App, path: &str, req: &Request<Incoming>, ctx: &Ctx) -> Option<Response<Body>> {
+    match path {
+        "/healthz" => return Some(response::text(StatusCode::OK, "ok\n")),
+        "/readyz" => {
+            return Some(match ctx.rt.oidc.readiness() {
+                Ok(()) => response::text(StatusCode::OK, "ready\n"),
+                Err(reason) => response::json_error(StatusCode::SERVICE_UNAVAILABLE, "not_ready", &reason),
+            })
+        }
+        "/.well-known/octogate/jwks.json" => {
+            let mut r = response::json(StatusCode::OK, ctx.rt.jwks.clone());
+            r.headers_mut().insert(http::header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=300"));
+            return Some(r);
+        }
+        _ => {}
+    }
+    if path != "/oauth2" && !path.starts_with("/oauth2/") {
+        return None;
+    }
+    let query = req.uri().query().unwrap_or("");
+    let resp = match path {
+        "/oauth2/start" => {
+            let rd = param(query, "rd");
+            start_signin(ctx, rd.as_deref().unwrap_or(""))
+        }
+        "/oauth2/callback" => callback(app, req.headers(), query, ctx).await,
+        "/oauth2/sign_out" => sign_out(app, req.headers(), query, ctx),
+        "/oauth2/userinfo" => userinfo(req.headers(), ctx),
+        "/oauth2/auth" => forward_auth(app, req.headers(), ctx).await,
+        _ => response::error(StatusCode::NOT_FOUND, "No such octogate endpoint."),
+    };
+    Some(resp)
+}
+
+/// First value of a query parameter.
+fn param(query: &str, name: &str) -> Option<String> {
+    url::form_urlencoded::parse(query.as_bytes()).find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
+}
+
+/// Starts a sign-in: a fresh state, nonce and PKCE verifier in a short-lived encrypted login
+/// cookie named after the state (so parallel sign-ins in two tabs both work), then a redirect to
+/// the IdP. `rd` is where to land afterwards; anything but a safe local path becomes the first
+/// protected path.
+pub(crate) fn start_signin(ctx: &Ctx, rd: &str) -> Response<Body> {
+    let rt = &ctx.rt;
+    let rd = safe_redirect_path(rd).unwrap_or_else(|| rt.default_rd.clone());
+    let start = match rt.oidc.begin() {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(request_id = %ctx.request_id, reason = %e, "cannot start sign-in");
+            return response::error(StatusCode::SERVICE_UNAVAILABLE, "Sign-in is temporarily unavailable: the identity provider cannot be reached. Please try again in a moment.");
+        }
+    };
+    let Some(name) = session::login_cookie_name(&rt.cfg.session.cookie_name, &start.state) else {
+        return response::error(StatusCode::INTERNAL_SERVER_ERROR, "Could not start sign-in.");
+    };
+    let login = LoginState { state: start.state, nonce: start.nonce, pkce_verifier: start.pkce_verifier, rd, created_at: ctx.now };
+    let plain = match serde_json::to_vec(&login) {
+        Ok(p) => p,
+        Err(_) => return response::error(StatusCode::INTERNAL_SERVER_ERROR, "Could not start sign-in."),
+    };
+    let sealed = rt.cipher.seal(&name, &plain);
+    let cookies = match session::set_cookie_headers(&name, &sealed, &rt.login_attrs, 0) {
+        Ok(c) => c,
+        Err(_) => return response::error(StatusCode::INTERNAL_SERVER_ERROR, "Could not start sign-in."),
+    };
+    tracing::info!(request_id = %ctx.request_id, "sign-in started; redirecting to the IdP");
+    with_cookies(response::redirect(&start.url), cookies.iter().filter_map(|c| HeaderValue::from_str(c).ok()).collect())
+}
+
+/// A clear error page with a "try again" link that starts a fresh sign-in (never a loop).
+fn signin_error(ctx: &Ctx, status: StatusCode, title: &str, message: &str, rd: &str, clear: Vec<HeaderValue>) -> Response<Body> {
+    let href = format!("/oauth2/start?rd={}", url::form_urlencoded::byte_serialize(rd.as_bytes()).collect::<String>());
+    let extra = format!("<p><a class=\"button\" id=\"try-again\" href=\"{}\">Try again</a></p>", response::escape_html(&href));
+    with_cookies(response::page(status, "octogate-signin-error", title, message, &extra), clear)
+}
+
+/// Names of cookies in the request that start with `prefix`.
+fn cookie_names_with_prefix(headers: &HeaderMap, prefix: &str) -> Vec<String> {
+    headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.split('=').next())
+        .map(str::trim)
+        .filter(|n| n.starts_with(prefix))
+        .take(32)
+        .map(str::to_owned)
+        .collect()
+}
+
+fn clear_cookies(ctx: &Ctx, names: &[String]) -> Vec<HeaderValue> {
+    session::clear_cookie_headers(&ctx.rt.session_attrs, names).into_iter().filter_map(|h| HeaderValue::from_str(&h).ok()).collect()
+}
+
+async fn callback(app: &App, headers: &HeaderMap, query: &str, ctx: &Ctx) -> Response<Body> {
+    let rt = &ctx.rt;
+    let audit = app.audit();
+    let actx = ctx.audit_ctx(None, None);
+    let fail = |reason: &'static str| {
+        app.metrics().signin(false, reason);
+        audit.log(Event::SigninFailed, &actx, reason);
+        tracing::warn!(request_id = %ctx.request_id, reason, "sign-in failed");
+    };
+    let state = param(query, "state").unwrap_or_default();
+    let login_name = session::login_cookie_name(&rt.cfg.session.cookie_name, &state);
+    let clear_login = login_name.as_ref().map(|n| clear_cookies(ctx, std::slice::from_ref(n))).unwrap_or_default();
+
+    if let Some(err) = param(query, "error") {
+        fail("idp_error");
+        let err: String = err.chars().filter(|c| c.is_ascii_graphic()).take(64).collect();
+        let desc: String = param(query, "error_description").unwrap_or_default().chars().filter(|c| !c.is_control()).take(300).collect();
+        tracing::warn!(request_id = %ctx.request_id, idp_error = %err, "the IdP returned an error to the callback");
+        let message = if err == "access_denied" {
+            format!("The identity provider refused the sign-in ({err}). Most often your account is not assigned to this application in Okta; ask your administrator. {desc}")
+        } else {
+            format!("The identity provider refused the sign-in ({err}). {desc}")
+        };
+        return signin_error(ctx, StatusCode::FORBIDDEN, "Sign-in refused", &message, &rt.default_rd, clear_login);
+    }
+    let Some(login_name) = login_name else {
+        fail("missing_state");
+        return signin_error(ctx, StatusCode::BAD_REQUEST, "Sign-in could not be completed", "The sign-in response had no valid state. Please start again.", &rt.default_rd, Vec::new());
+    };
+    let login = match session::read(headers.get_all(COOKIE).iter(), &login_name) {
+        Ok(Some((v, _))) => rt.cipher.open(&login_name, &v).ok().and_then(|p| serde_json::from_slice::<LoginState>(&p).ok()),
+        _ => None,
+    };
+    let Some(login) = login else {
+        fail("missing_login_cookie");
+        return signin_error(ctx, StatusCode::BAD_REQUEST, "Sign-in could not be completed", "This sign-in expired or was started in another browser. Please start again.", &rt.default_rd, clear_login);
+    };
+    if !bool::from(login.state.as_bytes().ct_eq(state.as_bytes())) {
+        fail("state_mismatch");
+        return signin_error(ctx, StatusCode::BAD_REQUEST, "Sign-in could not be completed", "The sign-in response did not match this browser's sign-in. Please start again.", &login.rd, clear_login);
+    }
+    if login.expired(ctx.now, rt.cfg.session.login_timeout) {
+        fail("login_expired");
+        return signin_error(ctx, StatusCode::BAD_REQUEST, "Sign-in took too long", "This sign-in expired. Please start again.", &login.rd, clear_login);
+    }
+    let Some(code) = param(query, "code").filter(|c| !c.is_empty() && c.len() <= 4096) else {
+        fail("missing_code");
+        return signin_error(ctx, StatusCode::BAD_REQUEST, "Sign-in could not be completed", "The sign-in response had no authorization code. Please start again.", &login.rd, clear_login);
+    };
+    let tokens = match rt.oidc.exchange(&code, &login.pkce_verifier, &login.nonce).await {
+        Ok(t) => t,
+        Err(e) => {
+            app.metrics().signin(false, "token_rejected");
+            audit.log(Event::SigninFailed, &actx, &e.to_string());
+            tracing::warn!(request_id = %ctx.request_id, reason = %e, "sign-in failed: code exchange or ID token rejected");
+            return signin_error(ctx, StatusCode::BAD_GATEWAY, "Sign-in could not be completed", "The identity provider's answer could not be verified. Please start again; if it keeps happening, tell your administrator.", &login.rd, clear_login);
+        }
+    };
+    let mut identity = tokens.identity;
+    let total_groups = identity.groups.len();
+    identity.groups = rt.policy.relevant_groups(&identity.groups);
+    let data = SessionData::new(identity, tokens.refresh_token, tokens.id_token, ctx.now);
+    // Signing in always replaces whatever session the browser brought (no fixation): clear the
+    // maximum chunk count so no stale chunk survives.
+    let mut cookies = clear_login;
+    match auth::write_session(ctx, &data, session::MAX_CHUNKS) {
+        Ok(c) => cookies.extend(c),
+        Err(e) => {
+            fail("session_too_large");
+            tracing::error!(request_id = %ctx.request_id, reason = %e, "session could not be written");
+            return signin_error(ctx, StatusCode::INTERNAL_SERVER_ERROR, "Sign-in could not be completed", "The session could not be saved.", &login.rd, cookies);
+        }
+    }
+    app.metrics().signin(true, "ok");
+    audit.log(Event::SigninOk, &ctx.audit_ctx(Some(&data.identity.sub), data.identity.email.as_deref()), "ok");
+    tracing::info!(request_id = %ctx.request_id, sub = %data.identity.sub, groups = total_groups, relevant_groups = data.identity.groups.len(), "sign-in ok");
+    with_cookies(response::redirect(&login.rd), cookies)
+}
+
+fn sign_out(app: &App, headers: &HeaderMap, query: &str, ctx: &Ctx) -> Response<Body> {
+    let rt = &ctx.rt;
+    let name = &rt.cfg.session.cookie_name;
+    let mut hint = None;
+    let mut who = None;
+    if let Loaded::Session { data, .. } = auth::load(headers, ctx) {
+        hint = data.id_token_hint.clone();
+        who = Some((data.identity.sub.clone(), data.identity.email.clone()));
+    }
+    // Every octogate cookie: the session, its chunks and any pending login cookies.
+    let mut names = cookie_names_with_prefix(headers, name);
+    if !names.contains(name) {
+        names.push(name.clone());
+    }
+    let cookies = clear_cookies(ctx, &names);
+    let (sub, email) = who.unzip();
+    app.audit().log(Event::SignedOut, &ctx.audit_ctx(sub.as_deref(), email.flatten().as_deref()), "user");
+    tracing::info!(request_id = %ctx.request_id, sub = ?sub, "signed out");
+    let local = param(query, "rd").and_then(|r| safe_redirect_path(&r)).unwrap_or_else(|| "/".into());
+    let post_logout = rt.cfg.oidc.post_logout_redirect_uri.as_str();
+    let target = rt
+        .oidc
+        .end_session_url(hint.as_deref(), post_logout, &session::random_token(16))
+        .unwrap_or(local);
+    with_cookies(response::redirect(&target), cookies)
+}
+
+fn userinfo(headers: &HeaderMap, ctx: &Ctx) -> Response<Body> {
+    let data: SessionData = match auth::load(headers, ctx) {
+        Loaded::Session { data, .. } if !matches!(data.check(ctx.now, &ctx.rt.times), SessionCheck::Expired(_)) => data,
+        _ => return response::json_error(StatusCode::UNAUTHORIZED, "unauthorized", "No session."),
+    };
+    let t = &ctx.rt.times;
+    let id = &data.identity;
+    let body = serde_json::json!({
+        "sub": id.sub,
+        "email": id.email,
+        "email_verified": id.email_verified,
+        "name": id.name,
+        "preferred_username": id.preferred_username,
+        "groups": id.groups,
+        "role": data.grant.as_ref().map(|g| g.role.clone()),
+        "superuser": data.grant.as_ref().map(|g| g.superuser),
+        "issued_at": data.issued_at,
+        "expires_at": data.issued_at + t.lifetime.as_secs(),
+        "idle_expires_at": data.last_seen + t.idle_timeout.as_secs(),
+        "last_refresh": data.last_refresh,
+    });
+    response::json(StatusCode::OK, body.to_string())
+}
+
+/// Forward-auth for nginx `auth_request`, Traefik `forwardAuth`, Caddy `forward_auth`: 202 with
+/// the identity headers, 401 without a session, 403 when not allowed.
+async fn forward_auth(app: &App, headers: &HeaderMap, ctx: &Ctx) -> Response<Body> {
+    let original = if ctx.peer_trusted {
+        headers.get("x-original-uri").or_else(|| headers.get("x-forwarded-uri")).and_then(|v| v.to_str().ok()).unwrap_or("")
+    } else {
+        ""
+    };
+    let original_path = original.split('?').next().unwrap_or("");
+    let original_path = crate::access::normalize(original_path).unwrap_or_default();
+    match auth::authenticate(app, headers, ctx, false, &original_path).await {
+        Outcome::Allowed { identity_headers, set_cookies } => {
+            let mut r = response::text(StatusCode::ACCEPTED, "");
+            for (k, v) in identity_headers {
+                r.headers_mut().insert(k, v);
+            }
+            with_cookies(r, set_cookies)
+        }
+        Outcome::Respond { response, .. } => response,
+    }
+}

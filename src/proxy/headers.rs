@@ -1,0 +1,285 @@
+//! Header hygiene: identity headers only octogate may set, hop-by-hop headers (RFC 9110 §7.6.1),
+//! and the `X-Forwarded-*` set.
+use http::header::{HeaderMap, HeaderName, HeaderValue, CONNECTION, UPGRADE};
+
+/// Exact (normalised) names of headers that could be mistaken for identity. Compared after
+/// lowercasing and mapping `_` to `-` (PHP maps both to `HTTP_X_FORWARDED_USER`).
+const IDENTITY_EXACT: &[&str] = &[
+    "x-forwarded-user",
+    "x-forwarded-email",
+    "x-forwarded-groups",
+    "x-forwarded-preferred-username",
+    "x-forwarded-access-token",
+    "x-forwarded-id-token",
+    "remote-user",
+    "remote-email",
+    "remote-groups",
+    "remote-name",
+    "x-remote-user",
+    "x-remote-email",
+    "x-remote-groups",
+    "x-user",
+    "x-email",
+    "x-webauth-user",
+    "x-authenticated-user",
+];
+
+/// Prefixes (normalised) of identity headers.
+const IDENTITY_PREFIXES: &[&str] = &["x-auth-request-", "x-octogate-", "oidc-claim-", "x-remote-", "x-webauth-"];
+
+/// Forwarding headers believed only from trusted proxies.
+const FORWARDING: &[&str] = &[
+    "x-forwarded-for",
+    "x-forwarded-proto",
+    "x-forwarded-host",
+    "x-forwarded-port",
+    "x-forwarded-uri",
+    "x-forwarded-prefix",
+    "x-original-uri",
+    "x-original-url",
+    "x-rewrite-url",
+    "x-real-ip",
+    "x-client-ip",
+    "forwarded",
+    "x-request-id",
+];
+
+/// Hop-by-hop headers always removed (RFC 9110 §7.6.1 plus the common non-standard ones).
+const HOP_BY_HOP: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+/// Normalises a header name for comparison: ASCII-lowercase with `_` mapped to `-`.
+fn normalise(name: &str, buf: &mut String) {
+    buf.clear();
+    buf.extend(name.chars().map(|c| if c == '_' { '-' } else { c.to_ascii_lowercase() }));
+}
+
+/// Whether a (normalised) name is an identity header.
+fn is_identity(n: &str) -> bool {
+    IDENTITY_EXACT.contains(&n) || IDENTITY_PREFIXES.iter().any(|p| n.starts_with(p))
+}
+
+/// Removes every header a client sent that could be mistaken for identity, in any spelling.
+/// Returns how many were removed (for the log).
+pub fn strip_identity(headers: &mut HeaderMap, also_forwarding: bool) -> usize {
+    let mut buf = String::new();
+    let mut doomed: Vec<HeaderName> = Vec::new();
+    for name in headers.keys() {
+        normalise(name.as_str(), &mut buf);
+        // An underscore spelling of a forwarding header is never legitimate: drop it always.
+        let underscore_forwarding = name.as_str().contains('_') && FORWARDING.contains(&buf.as_str());
+        if is_identity(&buf) || underscore_forwarding || (also_forwarding && FORWARDING.contains(&buf.as_str())) {
+            doomed.push(name.clone());
+        }
+    }
+    let n = doomed.len();
+    for name in doomed {
+        headers.remove(&name);
+    }
+    n
+}
+
+/// What a request asked for in `Upgrade`, if it is a valid upgrade request.
+pub fn upgrade_request(headers: &HeaderMap) -> Option<HeaderValue> {
+    let wants = headers
+        .get_all(CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|t| t.trim().eq_ignore_ascii_case("upgrade"));
+    if wants {
+        headers.get(UPGRADE).cloned()
+    } else {
+        None
+    }
+}
+
+/// Removes hop-by-hop headers, including every header named in `Connection` (except the message
+/// framing headers, which hyper manages). Must run before octogate adds its own headers, so a
+/// client can never make octogate drop a header it adds.
+pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    let mut buf = String::new();
+    let named: Vec<String> = headers
+        .get_all(CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|t| t.trim().to_ascii_lowercase())
+        .filter(|t| !t.is_empty() && t != "content-length")
+        .collect();
+    for t in named {
+        if let Ok(name) = HeaderName::from_bytes(t.as_bytes()) {
+            headers.remove(name);
+        }
+    }
+    for h in HOP_BY_HOP {
+        headers.remove(*h);
+    }
+    // Remove underscore spellings of hop-by-hop names too.
+    let odd: Vec<HeaderName> = headers
+        .keys()
+        .filter(|k| k.as_str().contains('_'))
+        .filter(|k| {
+            normalise(k.as_str(), &mut buf);
+            HOP_BY_HOP.contains(&buf.as_str())
+        })
+        .cloned()
+        .collect();
+    for k in odd {
+        headers.remove(k);
+    }
+}
+
+/// The client's view after trust was applied.
+#[derive(Debug, Clone)]
+pub struct ClientFacts {
+    /// The client IP: the peer, or from `X-Forwarded-For` of a trusted proxy.
+    pub client_ip: std::net::IpAddr,
+    /// The `X-Forwarded-For` value to send upstream (the trusted chain plus the peer).
+    pub forwarded_for: String,
+    /// `http` or `https` as the browser used.
+    pub proto: &'static str,
+}
+
+/// Works out the client facts from the peer address and (when the peer is trusted) its
+/// forwarding headers. Must be called before [`strip_identity`] removes untrusted forwarding
+/// headers. The client IP is the right-most address in the chain that is not a trusted proxy.
+pub fn client_facts(
+    headers: &HeaderMap,
+    peer: std::net::IpAddr,
+    is_trusted: impl Fn(std::net::IpAddr) -> bool,
+    tls: bool,
+) -> ClientFacts {
+    let peer_s = peer.to_string();
+    if !is_trusted(peer) {
+        return ClientFacts { client_ip: peer, forwarded_for: peer_s, proto: if tls { "https" } else { "http" } };
+    }
+    let prior: Vec<&str> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect();
+    let mut client_ip = peer;
+    for hop in prior.iter().rev() {
+        match hop.parse::<std::net::IpAddr>() {
+            Ok(ip) => {
+                client_ip = ip;
+                if !is_trusted(ip) {
+                    break;
+                }
+            }
+            // An unparsable hop: stop believing the chain there.
+            Err(_) => break,
+        }
+    }
+    let mut forwarded_for = prior.join(", ");
+    if !forwarded_for.is_empty() {
+        forwarded_for.push_str(", ");
+    }
+    forwarded_for.push_str(&peer_s);
+    let proto = match headers.get("x-forwarded-proto").and_then(|v| v.to_str().ok()) {
+        Some(p) if p.trim().eq_ignore_ascii_case("https") => "https",
+        Some(p) if p.trim().eq_ignore_ascii_case("http") => "http",
+        _ if tls => "https",
+        _ => "http",
+    };
+    ClientFacts { client_ip, forwarded_for, proto }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn map(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(HeaderName::from_bytes(k.as_bytes()).unwrap(), HeaderValue::from_str(v).unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn strips_every_identity_spelling() {
+        let mut h = map(&[
+            ("X-Forwarded-User", "a"),
+            ("x_forwarded_user", "a"),
+            ("X_Forwarded_Email", "a"),
+            ("x-forwarded-groups", "a"),
+            ("X-Forwarded-Preferred-Username", "a"),
+            ("X-Auth-Request-User", "a"),
+            ("x_auth_request_email", "a"),
+            ("X-Octogate-Assertion", "a"),
+            ("x_octogate_assertion", "a"),
+            ("Remote-User", "a"),
+            ("remote_user", "a"),
+            ("accept", "text/html"),
+            ("user-agent", "x"),
+        ]);
+        let n = strip_identity(&mut h, false);
+        assert_eq!(n, 11);
+        assert_eq!(h.len(), 2);
+    }
+
+    #[test]
+    fn forwarding_headers_need_trust() {
+        let mut h = map(&[("x-forwarded-for", "1.2.3.4"), ("x_forwarded_for", "1.2.3.4"), ("x-real-ip", "1.1.1.1")]);
+        strip_identity(&mut h, false);
+        assert!(h.get("x-forwarded-for").is_some());
+        assert!(h.get("x_forwarded_for").is_none(), "underscore spelling is never believed");
+        strip_identity(&mut h, true);
+        assert!(h.is_empty());
+    }
+
+    #[test]
+    fn connection_named_headers_removed() {
+        let mut h = map(&[
+            ("connection", "keep-alive, X-Forwarded-User, x-custom"),
+            ("x-custom", "1"),
+            ("keep-alive", "timeout=5"),
+            ("te", "trailers"),
+            ("upgrade", "websocket"),
+            ("proxy_connection", "x"),
+            ("x-kept", "1"),
+        ]);
+        strip_hop_by_hop(&mut h);
+        assert_eq!(h.len(), 1, "{h:?}");
+        assert!(h.get("x-kept").is_some());
+    }
+
+    #[test]
+    fn upgrade_detection() {
+        let h = map(&[("connection", "keep-alive, Upgrade"), ("upgrade", "websocket")]);
+        assert_eq!(upgrade_request(&h).unwrap(), "websocket");
+        let h = map(&[("upgrade", "websocket")]);
+        assert!(upgrade_request(&h).is_none());
+    }
+
+    #[test]
+    fn facts_respect_trust() {
+        let h = map(&[("x-forwarded-for", "9.9.9.9, 10.0.0.1"), ("x-forwarded-proto", "https")]);
+        let peer: std::net::IpAddr = "10.0.0.2".parse().unwrap();
+        let f = client_facts(&h, peer, |_| false, false);
+        assert_eq!(f.forwarded_for, "10.0.0.2");
+        assert_eq!(f.proto, "http");
+        let trusted = |ip: std::net::IpAddr| ip.to_string().starts_with("10.");
+        let f = client_facts(&h, peer, trusted, false);
+        assert_eq!(f.forwarded_for, "9.9.9.9, 10.0.0.1, 10.0.0.2");
+        assert_eq!(f.client_ip.to_string(), "9.9.9.9");
+        // A spoofed left-most entry behind an untrusted hop is not believed.
+        let h = map(&[("x-forwarded-for", "6.6.6.6, 8.8.8.8, 10.0.0.1")]);
+        assert_eq!(client_facts(&h, peer, trusted, false).client_ip.to_string(), "8.8.8.8");
+        assert_eq!(f.proto, "https");
+    }
+}
