@@ -54,7 +54,7 @@ pub(crate) fn load(headers: &HeaderMap, ctx: &Ctx) -> Loaded {
 /// `Set-Cookie` values that write `data` as the session (clearing stale chunks).
 pub(crate) fn write_session(ctx: &Ctx, data: &SessionData, previous_chunks: usize) -> Result<Vec<HeaderValue>, String> {
     let name = &ctx.rt.cfg.session.cookie_name;
-    let sealed = ctx.rt.cipher.seal(name, &data.encode());
+    let sealed = ctx.rt.cipher.seal(name, &data.encode()).map_err(|e| e.to_string())?;
     let headers = session::set_cookie_headers(name, &sealed, &ctx.rt.session_attrs, previous_chunks).map_err(|e| e.to_string())?;
     Ok(headers.into_iter().filter_map(|h| HeaderValue::from_str(&h).ok()).collect())
 }
@@ -66,7 +66,7 @@ pub(crate) fn clear_session(ctx: &Ctx, chunks: usize) -> Vec<HeaderValue> {
     for i in 0..chunks.max(1).min(session::MAX_CHUNKS) {
         names.push(format!("{name}_{i}"));
     }
-    session::clear_cookie_headers(&ctx.rt.session_attrs, &names)
+    session::clear_cookie_headers(name, &ctx.rt.session_attrs, &names)
         .into_iter()
         .filter_map(|h| HeaderValue::from_str(&h).ok())
         .collect()

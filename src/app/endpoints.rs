@@ -19,7 +19,7 @@ pub(crate) async fn dispatch(app: &App, path: &str, req: &Request<Incoming>, ctx
         "/readyz" => {
             return Some(match ctx.rt.oidc.readiness() {
                 Ok(()) => response::text(StatusCode::OK, "ready\n"),
-                Err(reason) => response::json_error(StatusCode::SERVICE_UNAVAILABLE, "not_ready", &reason),
+                Err(reason) => response::json_error(StatusCode::SERVICE_UNAVAILABLE, "not_ready", &reason.to_string()),
             })
         }
         "/.well-known/octogate/jwks.json" => {
@@ -69,12 +69,17 @@ pub(crate) fn start_signin(ctx: &Ctx, rd: &str) -> Response<Body> {
     let Some(name) = session::login_cookie_name(&rt.cfg.session.cookie_name, &start.state) else {
         return response::error(StatusCode::INTERNAL_SERVER_ERROR, "Could not start sign-in.");
     };
-    let login = LoginState { state: start.state, nonce: start.nonce, pkce_verifier: start.pkce_verifier, rd, created_at: ctx.now };
-    let plain = match serde_json::to_vec(&login) {
-        Ok(p) => p,
-        Err(_) => return response::error(StatusCode::INTERNAL_SERVER_ERROR, "Could not start sign-in."),
+    let login = LoginState {
+        v: session::LOGIN_STATE_VERSION,
+        state: start.state,
+        nonce: start.nonce,
+        pkce_verifier: start.pkce_verifier,
+        rd,
+        created_at: ctx.now,
     };
-    let sealed = rt.cipher.seal(&name, &plain);
+    let Ok(sealed) = rt.cipher.seal(&name, &login.encode()) else {
+        return response::error(StatusCode::INTERNAL_SERVER_ERROR, "Could not start sign-in.");
+    };
     let cookies = match session::set_cookie_headers(&name, &sealed, &rt.login_attrs, 0) {
         Ok(c) => c,
         Err(_) => return response::error(StatusCode::INTERNAL_SERVER_ERROR, "Could not start sign-in."),
@@ -106,7 +111,7 @@ fn cookie_names_with_prefix(headers: &HeaderMap, prefix: &str) -> Vec<String> {
 }
 
 fn clear_cookies(ctx: &Ctx, names: &[String]) -> Vec<HeaderValue> {
-    session::clear_cookie_headers(&ctx.rt.session_attrs, names).into_iter().filter_map(|h| HeaderValue::from_str(&h).ok()).collect()
+    session::clear_cookie_headers(&ctx.rt.cfg.session.cookie_name, &ctx.rt.session_attrs, names).into_iter().filter_map(|h| HeaderValue::from_str(&h).ok()).collect()
 }
 
 async fn callback(app: &App, headers: &HeaderMap, query: &str, ctx: &Ctx) -> Response<Body> {
@@ -139,7 +144,7 @@ async fn callback(app: &App, headers: &HeaderMap, query: &str, ctx: &Ctx) -> Res
         return signin_error(ctx, StatusCode::BAD_REQUEST, "Sign-in could not be completed", "The sign-in response had no valid state. Please start again.", &rt.default_rd, Vec::new());
     };
     let login = match session::read(headers.get_all(COOKIE).iter(), &login_name) {
-        Ok(Some((v, _))) => rt.cipher.open(&login_name, &v).ok().and_then(|p| serde_json::from_slice::<LoginState>(&p).ok()),
+        Ok(Some((v, _))) => rt.cipher.open(&login_name, &v).ok().and_then(|p| LoginState::decode(&p).ok()),
         _ => None,
     };
     let Some(login) = login else {
@@ -170,7 +175,7 @@ async fn callback(app: &App, headers: &HeaderMap, query: &str, ctx: &Ctx) -> Res
     let mut identity = tokens.identity;
     let total_groups = identity.groups.len();
     identity.groups = rt.policy.relevant_groups(&identity.groups);
-    let data = SessionData::new(identity, tokens.refresh_token, tokens.id_token, ctx.now);
+    let data = SessionData::new(identity, None, ctx.now, tokens.refresh_token, tokens.id_token);
     // Signing in always replaces whatever session the browser brought (no fixation): clear the
     // maximum chunk count so no stale chunk survives.
     let mut cookies = clear_login;

@@ -56,7 +56,7 @@ impl Runtime {
                 o
             }
         };
-        let cipher = CookieCipher::new(&cfg.session.cookie_keys);
+        let cipher = CookieCipher::new(&cfg.session.cookie_keys).ok_or("session.cookie_keys: no key")?;
         let signer = Signer::new(
             cfg.assertion.signing_key.clone(),
             cfg.server.public_origin(),
