@@ -89,7 +89,7 @@ pub(crate) fn start_signin(ctx: &Ctx, rd: &str) -> Response<Body> {
 }
 
 /// A clear error page with a "try again" link that starts a fresh sign-in (never a loop).
-fn signin_error(ctx: &Ctx, status: StatusCode, title: &str, message: &str, rd: &str, clear: Vec<HeaderValue>) -> Response<Body> {
+fn signin_error(status: StatusCode, title: &str, message: &str, rd: &str, clear: Vec<HeaderValue>) -> Response<Body> {
     let href = format!("/oauth2/start?rd={}", url::form_urlencoded::byte_serialize(rd.as_bytes()).collect::<String>());
     let extra = format!("<p><a class=\"button\" id=\"try-again\" href=\"{}\">Try again</a></p>", response::escape_html(&href));
     with_cookies(response::page(status, "octogate-signin-error", title, message, &extra), clear)
@@ -137,11 +137,11 @@ async fn callback(app: &App, headers: &HeaderMap, query: &str, ctx: &Ctx) -> Res
         } else {
             format!("The identity provider refused the sign-in ({err}). {desc}")
         };
-        return signin_error(ctx, StatusCode::FORBIDDEN, "Sign-in refused", &message, &rt.default_rd, clear_login);
+        return signin_error(StatusCode::FORBIDDEN, "Sign-in refused", &message, &rt.default_rd, clear_login);
     }
     let Some(login_name) = login_name else {
         fail("missing_state");
-        return signin_error(ctx, StatusCode::BAD_REQUEST, "Sign-in could not be completed", "The sign-in response had no valid state. Please start again.", &rt.default_rd, Vec::new());
+        return signin_error(StatusCode::BAD_REQUEST, "Sign-in could not be completed", "The sign-in response had no valid state. Please start again.", &rt.default_rd, Vec::new());
     };
     let login = match session::read(headers.get_all(COOKIE).iter(), &login_name) {
         Ok(Some((v, _))) => rt.cipher.open(&login_name, &v).ok().and_then(|p| LoginState::decode(&p).ok()),
@@ -149,19 +149,19 @@ async fn callback(app: &App, headers: &HeaderMap, query: &str, ctx: &Ctx) -> Res
     };
     let Some(login) = login else {
         fail("missing_login_cookie");
-        return signin_error(ctx, StatusCode::BAD_REQUEST, "Sign-in could not be completed", "This sign-in expired or was started in another browser. Please start again.", &rt.default_rd, clear_login);
+        return signin_error(StatusCode::BAD_REQUEST, "Sign-in could not be completed", "This sign-in expired or was started in another browser. Please start again.", &rt.default_rd, clear_login);
     };
     if !bool::from(login.state.as_bytes().ct_eq(state.as_bytes())) {
         fail("state_mismatch");
-        return signin_error(ctx, StatusCode::BAD_REQUEST, "Sign-in could not be completed", "The sign-in response did not match this browser's sign-in. Please start again.", &login.rd, clear_login);
+        return signin_error(StatusCode::BAD_REQUEST, "Sign-in could not be completed", "The sign-in response did not match this browser's sign-in. Please start again.", &login.rd, clear_login);
     }
     if login.expired(ctx.now, rt.cfg.session.login_timeout) {
         fail("login_expired");
-        return signin_error(ctx, StatusCode::BAD_REQUEST, "Sign-in took too long", "This sign-in expired. Please start again.", &login.rd, clear_login);
+        return signin_error(StatusCode::BAD_REQUEST, "Sign-in took too long", "This sign-in expired. Please start again.", &login.rd, clear_login);
     }
     let Some(code) = param(query, "code").filter(|c| !c.is_empty() && c.len() <= 4096) else {
         fail("missing_code");
-        return signin_error(ctx, StatusCode::BAD_REQUEST, "Sign-in could not be completed", "The sign-in response had no authorization code. Please start again.", &login.rd, clear_login);
+        return signin_error(StatusCode::BAD_REQUEST, "Sign-in could not be completed", "The sign-in response had no authorization code. Please start again.", &login.rd, clear_login);
     };
     let tokens = match rt.oidc.exchange(&code, &login.pkce_verifier, &login.nonce).await {
         Ok(t) => t,
@@ -169,7 +169,7 @@ async fn callback(app: &App, headers: &HeaderMap, query: &str, ctx: &Ctx) -> Res
             app.metrics().signin(false, "token_rejected");
             audit.log(Event::SigninFailed, &actx, &e.to_string());
             tracing::warn!(request_id = %ctx.request_id, reason = %e, "sign-in failed: code exchange or ID token rejected");
-            return signin_error(ctx, StatusCode::BAD_GATEWAY, "Sign-in could not be completed", "The identity provider's answer could not be verified. Please start again; if it keeps happening, tell your administrator.", &login.rd, clear_login);
+            return signin_error(StatusCode::BAD_GATEWAY, "Sign-in could not be completed", "The identity provider's answer could not be verified. Please start again; if it keeps happening, tell your administrator.", &login.rd, clear_login);
         }
     };
     let mut identity = tokens.identity;
@@ -184,7 +184,7 @@ async fn callback(app: &App, headers: &HeaderMap, query: &str, ctx: &Ctx) -> Res
         Err(e) => {
             fail("session_too_large");
             tracing::error!(request_id = %ctx.request_id, reason = %e, "session could not be written");
-            return signin_error(ctx, StatusCode::INTERNAL_SERVER_ERROR, "Sign-in could not be completed", "The session could not be saved.", &login.rd, cookies);
+            return signin_error(StatusCode::INTERNAL_SERVER_ERROR, "Sign-in could not be completed", "The session could not be saved.", &login.rd, cookies);
         }
     }
     app.metrics().signin(true, "ok");

@@ -1,5 +1,5 @@
 //! Prometheus metrics (prometheus-client), served on `server.metrics_listen`.
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::AtomicI64;
 use std::sync::Mutex;
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -30,8 +30,6 @@ pub struct Metrics {
     upstream_seconds: Histogram,
     idp_metadata_age: Gauge<i64, AtomicI64>,
     config_generation: Gauge<i64, AtomicI64>,
-    /// Unix time the IdP metadata was last loaded (0 = never).
-    idp_loaded_at: AtomicI64,
     encode_lock: Mutex<()>,
 }
 
@@ -68,7 +66,6 @@ impl Metrics {
             upstream_seconds,
             idp_metadata_age,
             config_generation,
-            idp_loaded_at: AtomicI64::new(0),
             encode_lock: Mutex::new(()),
         }
     }
@@ -98,21 +95,15 @@ impl Metrics {
         self.upstream_seconds.observe(d.as_secs_f64());
     }
 
-    /// Records that IdP metadata was (re)loaded now.
-    pub fn idp_loaded(&self, now: u64) {
-        self.idp_loaded_at.store(now as i64, Ordering::Relaxed);
-    }
-
     /// Sets the config generation.
     pub fn set_generation(&self, g: u64) {
         self.config_generation.set(g as i64);
     }
 
-    /// The exposition text.
-    pub fn encode(&self, now: u64) -> String {
+    /// The exposition text. `idp_age` is how long ago the IdP keys were loaded (None: never).
+    pub fn encode(&self, idp_age: Option<std::time::Duration>) -> String {
         let _g = self.encode_lock.lock();
-        let loaded = self.idp_loaded_at.load(Ordering::Relaxed);
-        self.idp_metadata_age.set(if loaded == 0 { -1 } else { now as i64 - loaded });
+        self.idp_metadata_age.set(idp_age.map(|d| d.as_secs() as i64).unwrap_or(-1));
         let mut out = String::new();
         if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
             out.clear();

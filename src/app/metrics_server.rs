@@ -23,7 +23,7 @@ pub async fn spawn(addr: SocketAddr, app: Arc<App>) -> Result<(), String> {
                     let app = app.clone();
                     async move {
                         let resp: Response<Body> = if req.uri().path() == "/metrics" {
-                            let mut r = Response::new(full(app.metrics().encode(super::unix_now())));
+                            let mut r = Response::new(full(app.metrics().encode(app.runtime().oidc.current().map(|s| s.jwks_fetched_at.elapsed()))));
                             r.headers_mut().insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"));
                             r
                         } else {

@@ -78,7 +78,7 @@ impl App {
     pub fn new(cfg: Config) -> Result<Arc<App>, String> {
         let metrics = Arc::new(metrics::Metrics::new());
         let audit = audit::Audit::open(&cfg.server.audit_log)?;
-        let rt = Runtime::build(cfg, None, metrics.clone())?;
+        let rt = Runtime::build(cfg, None)?;
         metrics.set_generation(1);
         Ok(Arc::new(App {
             current: RwLock::new(Arc::new(rt)),
@@ -120,7 +120,7 @@ impl App {
     pub fn reload(&self, cfg: Config) -> Result<u64, String> {
         let old = self.runtime();
         let audit = audit::Audit::open(&cfg.server.audit_log)?;
-        let rt = Runtime::build(cfg, Some(&old), self.metrics.clone())?;
+        let rt = Runtime::build(cfg, Some(&old))?;
         match self.current.write() {
             Ok(mut g) => *g = Arc::new(rt),
             Err(p) => *p.into_inner() = Arc::new(rt),

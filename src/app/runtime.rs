@@ -42,7 +42,7 @@ pub struct Runtime {
 impl Runtime {
     /// Builds a runtime. `previous` lets a reload keep the OIDC client (and its loaded metadata)
     /// when `[oidc]` and the public URL are unchanged.
-    pub fn build(cfg: Config, previous: Option<&Runtime>, metrics: Arc<crate::app::metrics::Metrics>) -> Result<Self, String> {
+    pub fn build(cfg: Config, previous: Option<&Runtime>) -> Result<Self, String> {
         let client = crate::http::client::build(cfg.upstream.connect_timeout);
         let upstream = Upstream::new(&cfg.upstream.url, &cfg.server.public_url, cfg.upstream.timeout, client.clone())?;
         let redirect_uri = format!("{}/oauth2/callback", cfg.server.public_origin());
@@ -51,7 +51,6 @@ impl Runtime {
             _ => {
                 let idp_client = crate::http::client::build(cfg.oidc.http_timeout);
                 let o = Oidc::new(cfg.oidc.clone(), redirect_uri.clone(), idp_client);
-                o.set_loaded_hook(Box::new(move |now| metrics.idp_loaded(now)));
                 o.spawn_discovery();
                 o
             }

@@ -29,17 +29,6 @@ impl fmt::Display for Secret {
     }
 }
 
-/// Where a secret was read from, for the config summary (never the value itself).
-pub fn describe_source(raw: &str) -> String {
-    if let Some(name) = raw.strip_prefix("env:") {
-        format!("from environment variable {name}")
-    } else if let Some(path) = raw.strip_prefix("file:") {
-        format!("from file {path}")
-    } else {
-        "written literally in the config".to_string()
-    }
-}
-
 /// Resolves `env:NAME`, `file:/path` or a literal value. The error says what is missing, never a
 /// value.
 pub fn resolve(raw: &str) -> Result<Secret, String> {
