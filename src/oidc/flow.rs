@@ -54,7 +54,10 @@ impl std::fmt::Debug for Tokens {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Tokens")
             .field("identity", &self.identity)
-            .field("refresh_token", &self.refresh_token.as_ref().map(|_| "****"))
+            .field(
+                "refresh_token",
+                &self.refresh_token.as_ref().map(|_| "****"),
+            )
             .field("id_token", &self.id_token.as_ref().map(|_| "****"))
             .finish()
     }
@@ -133,7 +136,10 @@ impl Oidc {
         let nonce = random_token()?;
         let verifier = random_token()?;
         let mut url = url::Url::parse(&state.metadata.authorization_endpoint).map_err(|e| {
-            OidcError::InvalidResponse { endpoint: "discovery", reason: format!("authorization_endpoint: {e}") }
+            OidcError::InvalidResponse {
+                endpoint: "discovery",
+                reason: format!("authorization_endpoint: {e}"),
+            }
         })?;
         let mut scopes: Vec<&str> = self.cfg.scopes.iter().map(String::as_str).collect();
         if !scopes.contains(&"openid") {
@@ -148,13 +154,23 @@ impl Oidc {
             .append_pair("nonce", &nonce)
             .append_pair("code_challenge", &pkce_challenge(&verifier))
             .append_pair("code_challenge_method", "S256");
-        Ok(AuthStart { url: url.into(), state: csrf, nonce, pkce_verifier: verifier })
+        Ok(AuthStart {
+            url: url.into(),
+            state: csrf,
+            nonce,
+            pkce_verifier: verifier,
+        })
     }
 
     /// Exchanges an authorization code (with the PKCE verifier), validates the ID token against
     /// `nonce`, and reads the groups from the ID token or, when it lacks the groups claim, from
     /// userinfo (whose `sub` must match).
-    pub async fn exchange(&self, code: &str, pkce_verifier: &str, nonce: &str) -> Result<Tokens, OidcError> {
+    pub async fn exchange(
+        &self,
+        code: &str,
+        pkce_verifier: &str,
+        nonce: &str,
+    ) -> Result<Tokens, OidcError> {
         let state = self.ready()?;
         let params = [
             ("grant_type", "authorization_code"),
@@ -162,16 +178,26 @@ impl Oidc {
             ("redirect_uri", self.redirect_uri.as_str()),
             ("code_verifier", pkce_verifier),
         ];
-        let resp = self.token_request(&state, &params).await.map_err(|e| match e {
-            TokenCallError::Send(reason) => OidcError::Http { endpoint: "token", reason },
-            TokenCallError::Status(_, Some((error, description))) => {
-                OidcError::TokenEndpoint { error, description }
-            }
-            TokenCallError::Status(status, None) => {
-                OidcError::Http { endpoint: "token", reason: format!("HTTP {status}") }
-            }
-            TokenCallError::Parse(reason) => OidcError::InvalidResponse { endpoint: "token", reason },
-        })?;
+        let resp = self
+            .token_request(&state, &params)
+            .await
+            .map_err(|e| match e {
+                TokenCallError::Send(reason) => OidcError::Http {
+                    endpoint: "token",
+                    reason,
+                },
+                TokenCallError::Status(_, Some((error, description))) => {
+                    OidcError::TokenEndpoint { error, description }
+                }
+                TokenCallError::Status(status, None) => OidcError::Http {
+                    endpoint: "token",
+                    reason: format!("HTTP {status}"),
+                },
+                TokenCallError::Parse(reason) => OidcError::InvalidResponse {
+                    endpoint: "token",
+                    reason,
+                },
+            })?;
         let Some(id_token) = resp.id_token else {
             return Err(OidcError::InvalidResponse {
                 endpoint: "token",
@@ -187,11 +213,17 @@ impl Oidc {
             })?;
         let mut identity = verified.identity;
         if !verified.has_groups_claim {
-            match self.userinfo(&state, &resp.access_token, &identity.sub).await {
+            match self
+                .userinfo(&state, &resp.access_token, &identity.sub)
+                .await
+            {
                 Ok(Some(claims)) => identity.groups = groups_from(&claims, &self.cfg.groups_claim),
                 Ok(None) => {}
                 Err(UserinfoError::Unavailable(reason)) | Err(UserinfoError::Invalid(reason)) => {
-                    return Err(OidcError::Http { endpoint: "userinfo", reason })
+                    return Err(OidcError::Http {
+                        endpoint: "userinfo",
+                        reason,
+                    })
                 }
                 Err(UserinfoError::SubMismatch) => {
                     tracing::warn!(sub = %identity.sub, "sign-in: userinfo names another subject");
@@ -200,7 +232,11 @@ impl Oidc {
             }
         }
         tracing::info!(sub = %identity.sub, groups = identity.groups.len(), "sign-in: ID token validated");
-        Ok(Tokens { identity, refresh_token: resp.refresh_token, id_token: Some(id_token) })
+        Ok(Tokens {
+            identity,
+            refresh_token: resp.refresh_token,
+            id_token: Some(id_token),
+        })
     }
 
     /// Refreshes a session. An ID token in the response is validated (no nonce; `iss` is the
@@ -208,13 +244,22 @@ impl Oidc {
     /// and supplies the groups; without one, groups come from userinfo (same `sub` required).
     /// Without userinfo either, the previous identity is kept. The previous refresh token is kept
     /// unless a new one is returned.
-    pub async fn refresh(&self, refresh_token: &str, previous: &Identity) -> Result<Tokens, RefreshError> {
+    pub async fn refresh(
+        &self,
+        refresh_token: &str,
+        previous: &Identity,
+    ) -> Result<Tokens, RefreshError> {
         let Some(state) = self.current() else {
             return Err(RefreshError::Unavailable(
-                self.readiness().err().unwrap_or_else(|| "IdP not loaded".into()),
+                self.readiness()
+                    .err()
+                    .unwrap_or_else(|| "IdP not loaded".into()),
             ));
         };
-        let params = [("grant_type", "refresh_token"), ("refresh_token", refresh_token)];
+        let params = [
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token),
+        ];
         let resp = self.token_request(&state, &params).await.map_err(|e| {
             let err = classify_refresh_failure(e);
             tracing::info!(sub = %previous.sub, error = %err, "refresh failed");
@@ -226,10 +271,15 @@ impl Oidc {
             let verified = self
                 .validate(token, None, Some(&resp.access_token))
                 .await
-                .map_err(|r| RefreshError::Invalid(format!("ID token rejected: {}", r.code())))?;
+                .map_err(|r| {
+                    tracing::warn!(sub = %previous.sub, reason = r.code(), "refresh: ID token rejected");
+                    RefreshError::Invalid(format!("ID token rejected: {}", r.code()))
+                })?;
             if verified.identity.sub != previous.sub {
                 tracing::warn!(sub = %previous.sub, "refresh: ID token names another subject");
-                return Err(RefreshError::Invalid("ID token sub differs from the session's".into()));
+                return Err(RefreshError::Invalid(
+                    "ID token sub differs from the session's".into(),
+                ));
             }
             need_userinfo = !verified.has_groups_claim;
             identity = verified.identity;
@@ -237,20 +287,28 @@ impl Oidc {
             identity = previous.clone();
         }
         if need_userinfo {
-            match self.userinfo(&state, &resp.access_token, &previous.sub).await {
+            match self
+                .userinfo(&state, &resp.access_token, &previous.sub)
+                .await
+            {
                 Ok(Some(claims)) => identity.groups = groups_from(&claims, &self.cfg.groups_claim),
                 Ok(None) => {}
                 Err(UserinfoError::Unavailable(r)) => return Err(RefreshError::Unavailable(r)),
                 Err(UserinfoError::Invalid(r)) => return Err(RefreshError::Invalid(r)),
                 Err(UserinfoError::SubMismatch) => {
-                    return Err(RefreshError::Invalid("userinfo sub differs from the session's".into()))
+                    return Err(RefreshError::Invalid(
+                        "userinfo sub differs from the session's".into(),
+                    ))
                 }
             }
         }
         tracing::debug!(sub = %identity.sub, groups = identity.groups.len(), rotated = resp.refresh_token.is_some(), "refreshed");
         Ok(Tokens {
             identity,
-            refresh_token: Some(resp.refresh_token.unwrap_or_else(|| refresh_token.to_string())),
+            refresh_token: Some(
+                resp.refresh_token
+                    .unwrap_or_else(|| refresh_token.to_string()),
+            ),
             id_token: resp.id_token,
         })
     }
@@ -286,7 +344,9 @@ impl Oidc {
         nonce: Option<&str>,
         access_token: Option<&str>,
     ) -> Result<VerifiedIdToken, TokenRejection> {
-        let Some(state) = self.current() else { return Err(TokenRejection::UnknownKid) };
+        let Some(state) = self.current() else {
+            return Err(TokenRejection::UnknownKid);
+        };
         let expected = Expected {
             issuer: &self.cfg.issuer,
             client_id: &self.cfg.client_id,
@@ -302,9 +362,14 @@ impl Oidc {
                 self.refetch_jwks_for_unknown_kid().await;
                 match self.current() {
                     // Retry with keys newer than those just used (ours or a concurrent re-fetch).
-                    Some(newer) if !Arc::ptr_eq(&newer, &state) => {
-                        validate_id_token(token, &newer.jwks, &Expected { now: now_secs(), ..expected })
-                    }
+                    Some(newer) if !Arc::ptr_eq(&newer, &state) => validate_id_token(
+                        token,
+                        &newer.jwks,
+                        &Expected {
+                            now: now_secs(),
+                            ..expected
+                        },
+                    ),
                     _ => Err(TokenRejection::UnknownKid),
                 }
             }
@@ -312,7 +377,11 @@ impl Oidc {
         }
     }
 
-    fn client_auth(&self, builder: http::request::Builder, form: &mut String) -> http::request::Builder {
+    fn client_auth(
+        &self,
+        builder: http::request::Builder,
+        form: &mut String,
+    ) -> http::request::Builder {
         match self.cfg.token_auth_method {
             TokenAuthMethod::ClientSecretBasic => {
                 // RFC 6749 §2.3.1: form-urlencode id and secret, then base64 "id:secret".
@@ -321,7 +390,10 @@ impl Oidc {
                     form_encode(&self.cfg.client_id),
                     form_encode(self.cfg.client_secret.expose())
                 );
-                builder.header(http::header::AUTHORIZATION, format!("Basic {}", STANDARD.encode(pair)))
+                builder.header(
+                    http::header::AUTHORIZATION,
+                    format!("Basic {}", STANDARD.encode(pair)),
+                )
             }
             TokenAuthMethod::ClientSecretPost => {
                 let mut ser = url::form_urlencoded::Serializer::new(String::new());
@@ -339,11 +411,16 @@ impl Oidc {
         state: &ProviderState,
         params: &[(&str, &str)],
     ) -> Result<TokenResponse, TokenCallError> {
-        let mut form = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(params).finish();
+        let mut form = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(params)
+            .finish();
         let builder = http::Request::builder()
             .method(http::Method::POST)
             .uri(&state.metadata.token_endpoint)
-            .header(http::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .header(
+                http::header::CONTENT_TYPE,
+                "application/x-www-form-urlencoded",
+            )
             .header(http::header::ACCEPT, "application/json");
         let builder = self.client_auth(builder, &mut form);
         let request: HttpRequest = builder
@@ -356,11 +433,17 @@ impl Oidc {
         if status != 200 {
             let oauth_error = serde_json::from_slice::<ErrorResponse>(resp.body())
                 .ok()
-                .map(|e| (sanitize(&e.error), e.error_description.as_deref().map(sanitize)));
+                .map(|e| {
+                    (
+                        sanitize(&e.error),
+                        e.error_description.as_deref().map(sanitize),
+                    )
+                });
             return Err(TokenCallError::Status(status, oauth_error));
         }
-        let parsed: TokenResponse = serde_json::from_slice(resp.body())
-            .map_err(|e| TokenCallError::Parse(format!("not a token response: {}", e.classify_str())))?;
+        let parsed: TokenResponse = serde_json::from_slice(resp.body()).map_err(|e| {
+            TokenCallError::Parse(format!("not a token response: {}", e.classify_str()))
+        })?;
         if !parsed.token_type.eq_ignore_ascii_case("bearer") {
             return Err(TokenCallError::Parse(format!(
                 "token_type {:?} is not Bearer",
@@ -387,22 +470,34 @@ impl Oidc {
         let request: HttpRequest = http::Request::builder()
             .method(http::Method::GET)
             .uri(endpoint)
-            .header(http::header::AUTHORIZATION, format!("Bearer {access_token}"))
+            .header(
+                http::header::AUTHORIZATION,
+                format!("Bearer {access_token}"),
+            )
             .header(http::header::ACCEPT, "application/json")
             .body(Vec::new())
-            .map_err(|e| UserinfoError::Invalid(format!("cannot build the userinfo request: {e}")))?;
+            .map_err(|e| {
+                UserinfoError::Invalid(format!("cannot build the userinfo request: {e}"))
+            })?;
         let resp = send(&self.http, self.cfg.http_timeout, request)
             .await
             .map_err(|e| UserinfoError::Unavailable(e.to_string()))?;
         let status = resp.status().as_u16();
         if status >= 500 || status == 429 {
-            return Err(UserinfoError::Unavailable(format!("userinfo answered HTTP {status}")));
+            return Err(UserinfoError::Unavailable(format!(
+                "userinfo answered HTTP {status}"
+            )));
         }
         if status != 200 {
-            return Err(UserinfoError::Invalid(format!("userinfo answered HTTP {status}")));
+            return Err(UserinfoError::Invalid(format!(
+                "userinfo answered HTTP {status}"
+            )));
         }
-        let claims: Map<String, Value> = serde_json::from_slice(resp.body())
-            .map_err(|_| UserinfoError::Invalid("userinfo response is not a JSON object (signed userinfo is not supported)".into()))?;
+        let claims: Map<String, Value> = serde_json::from_slice(resp.body()).map_err(|_| {
+            UserinfoError::Invalid(
+                "userinfo response is not a JSON object (signed userinfo is not supported)".into(),
+            )
+        })?;
         match claims.get("sub") {
             Some(Value::String(s)) if s == sub => Ok(Some(claims)),
             _ => Err(UserinfoError::SubMismatch),
@@ -433,9 +528,13 @@ fn classify_refresh_failure(e: TokenCallError) -> RefreshError {
             Some((error, _)) if error == "temporarily_unavailable" || error == "server_error" => {
                 RefreshError::Unavailable(error)
             }
-            _ if status >= 500 || status == 429 => RefreshError::Unavailable(format!("HTTP {status}")),
+            _ if status >= 500 || status == 429 => {
+                RefreshError::Unavailable(format!("HTTP {status}"))
+            }
             Some((error, _)) if (400..500).contains(&status) => RefreshError::Rejected(error),
-            None if (400..500).contains(&status) => RefreshError::Rejected(format!("HTTP {status}")),
+            None if (400..500).contains(&status) => {
+                RefreshError::Rejected(format!("HTTP {status}"))
+            }
             _ => RefreshError::Invalid(format!("unexpected HTTP {status}")),
         },
         TokenCallError::Parse(reason) => RefreshError::Invalid(reason),

@@ -110,7 +110,10 @@ async fn exchange(
                 HttpError::Body(e.to_string())
             }
         })?;
-    Ok(http::Response::from_parts(parts, collected.to_bytes().to_vec()))
+    Ok(http::Response::from_parts(
+        parts,
+        collected.to_bytes().to_vec(),
+    ))
 }
 
 /// The error and its sources joined with `: `, e.g. `client error (Connect): tcp connect error:
@@ -177,9 +180,14 @@ mod tests {
         .await;
         let c = client();
         let t = Duration::from_secs(5);
-        assert_eq!(send(&c, t, get(&server.url("/big"))).await.unwrap_err(), HttpError::TooLarge);
         assert_eq!(
-            send(&c, t, get(&server.url("/big-chunked"))).await.unwrap_err(),
+            send(&c, t, get(&server.url("/big"))).await.unwrap_err(),
+            HttpError::TooLarge
+        );
+        assert_eq!(
+            send(&c, t, get(&server.url("/big-chunked")))
+                .await
+                .unwrap_err(),
             HttpError::TooLarge
         );
         let ok = send(&c, t, get(&server.url("/exact"))).await.unwrap();
@@ -190,9 +198,13 @@ mod tests {
     async fn timeout_covers_the_exchange() {
         let server = TestServer::start(|_| Reply::status(200).delay(Duration::from_secs(5))).await;
         let start = std::time::Instant::now();
-        let err = send(&client(), Duration::from_millis(200), get(&server.url("/slow")))
-            .await
-            .unwrap_err();
+        let err = send(
+            &client(),
+            Duration::from_millis(200),
+            get(&server.url("/slow")),
+        )
+        .await
+        .unwrap_err();
         assert_eq!(err, HttpError::Timeout(Duration::from_millis(200)));
         assert!(start.elapsed() < Duration::from_secs(2));
     }
@@ -204,9 +216,13 @@ mod tests {
             _ => Reply::status(200).body("followed"),
         })
         .await;
-        let resp = send(&client(), Duration::from_secs(2), get(&server.url("/redirect")))
-            .await
-            .unwrap();
+        let resp = send(
+            &client(),
+            Duration::from_secs(2),
+            get(&server.url("/redirect")),
+        )
+        .await
+        .unwrap();
         assert_eq!(resp.status(), 302);
         assert_eq!(resp.headers()["location"], "http://127.0.0.1:9/elsewhere");
         assert_eq!(server.hits("/redirect"), 1);
@@ -218,16 +234,24 @@ mod tests {
         let port = listener.local_addr().unwrap().port();
         drop(listener);
         let url = format!("http://127.0.0.1:{port}/.well-known/openid-configuration?x=secret");
-        let err = send(&client(), Duration::from_secs(2), get(&url)).await.unwrap_err();
+        let err = send(&client(), Duration::from_secs(2), get(&url))
+            .await
+            .unwrap_err();
         let text = err.to_string();
-        assert!(text.contains(&format!("http://127.0.0.1:{port}/.well-known")), "{text}");
+        assert!(
+            text.contains(&format!("http://127.0.0.1:{port}/.well-known")),
+            "{text}"
+        );
         assert!(!text.contains("secret"), "{text}");
     }
 
     #[test]
     fn adapter_is_an_openidconnect_async_http_client() {
         fn assert_client<C: for<'c> openidconnect::AsyncHttpClient<'c>>(_: &C) {}
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
         let _guard = rt.enter();
         let a = adapter(client(), Duration::from_secs(1));
         assert_client(&a);

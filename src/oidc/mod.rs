@@ -11,9 +11,9 @@ pub mod provider;
 pub mod validate;
 
 #[cfg(test)]
-mod testserver;
-#[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod testserver;
 
 use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::{Duration, Instant};
@@ -148,13 +148,18 @@ impl Oidc {
 
     /// Whether the provider advertises an `end_session_endpoint`.
     pub fn has_end_session(&self) -> bool {
-        self.current().is_some_and(|s| s.metadata.end_session_endpoint.is_some())
+        self.current()
+            .is_some_and(|s| s.metadata.end_session_endpoint.is_some())
     }
 
     /// The provider state or [`OidcError::NotReady`].
     fn ready(&self) -> Result<Arc<ProviderState>, OidcError> {
         self.current().ok_or_else(|| {
-            OidcError::NotReady(self.readiness().err().unwrap_or_else(|| "not loaded".into()))
+            OidcError::NotReady(
+                self.readiness()
+                    .err()
+                    .unwrap_or_else(|| "not loaded".into()),
+            )
         })
     }
 
@@ -194,7 +199,7 @@ impl Oidc {
                 }
                 drop(this);
                 tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(timing.backoff_cap);
+                delay = delay.saturating_mul(2).min(timing.backoff_cap);
             }
             loop {
                 tokio::time::sleep(timing.reload_every).await;
@@ -220,10 +225,17 @@ impl Oidc {
             }
             *last = Some(Instant::now());
         }
-        let Some(state) = self.current() else { return false };
-        match provider::fetch_jwks(&self.http, self.cfg.http_timeout, &state.metadata.jwks_uri).await {
+        let Some(state) = self.current() else {
+            return false;
+        };
+        match provider::fetch_jwks(&self.http, self.cfg.http_timeout, &state.metadata.jwks_uri)
+            .await
+        {
             Ok(jwks) => {
-                tracing::info!(keys = jwks.keys().len(), "JWKS re-fetched after an unknown kid");
+                tracing::info!(
+                    keys = jwks.keys().len(),
+                    "JWKS re-fetched after an unknown kid"
+                );
                 self.store(ProviderState {
                     metadata: state.metadata.clone(),
                     jwks,

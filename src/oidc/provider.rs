@@ -39,7 +39,10 @@ pub struct ProviderState {
 
 /// `{issuer}/.well-known/openid-configuration`, with exactly one slash between.
 pub fn discovery_url(issuer: &str) -> String {
-    format!("{}/.well-known/openid-configuration", issuer.trim_end_matches('/'))
+    format!(
+        "{}/.well-known/openid-configuration",
+        issuer.trim_end_matches('/')
+    )
 }
 
 fn get_request(url: &str) -> Result<super::http::HttpRequest, String> {
@@ -52,7 +55,9 @@ fn get_request(url: &str) -> Result<super::http::HttpRequest, String> {
 }
 
 async fn get_ok(http: &HttpClient, timeout: Duration, url: &str) -> Result<HttpResponse, String> {
-    let resp = send(http, timeout, get_request(url)?).await.map_err(|e| e.to_string())?;
+    let resp = send(http, timeout, get_request(url)?)
+        .await
+        .map_err(|e| e.to_string())?;
     if resp.status() != http::StatusCode::OK {
         return Err(format!("{url} answered HTTP {}", resp.status().as_u16()));
     }
@@ -66,7 +71,9 @@ fn check_endpoint(issuer: &str, name: &str, value: &str) -> Result<(), String> {
     match url.scheme() {
         "https" => Ok(()),
         "http" if !https_issuer => Ok(()),
-        other => Err(format!("metadata {name} has scheme {other}, expected https")),
+        other => Err(format!(
+            "metadata {name} has scheme {other}, expected https"
+        )),
     }
 }
 
@@ -86,7 +93,11 @@ pub async fn fetch_metadata(
             metadata.issuer, issuer
         ));
     }
-    check_endpoint(issuer, "authorization_endpoint", &metadata.authorization_endpoint)?;
+    check_endpoint(
+        issuer,
+        "authorization_endpoint",
+        &metadata.authorization_endpoint,
+    )?;
     check_endpoint(issuer, "token_endpoint", &metadata.token_endpoint)?;
     check_endpoint(issuer, "jwks_uri", &metadata.jwks_uri)?;
     if let Some(u) = &metadata.userinfo_endpoint {
@@ -114,8 +125,16 @@ pub async fn fetch_jwks(
 }
 
 /// Fetches metadata, then keys.
-pub async fn load(http: &HttpClient, timeout: Duration, issuer: &str) -> Result<ProviderState, String> {
+pub async fn load(
+    http: &HttpClient,
+    timeout: Duration,
+    issuer: &str,
+) -> Result<ProviderState, String> {
     let metadata = fetch_metadata(http, timeout, issuer).await?;
     let jwks = fetch_jwks(http, timeout, &metadata.jwks_uri).await?;
-    Ok(ProviderState { metadata, jwks, jwks_fetched_at: Instant::now() })
+    Ok(ProviderState {
+        metadata,
+        jwks,
+        jwks_fetched_at: Instant::now(),
+    })
 }

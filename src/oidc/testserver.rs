@@ -22,10 +22,18 @@ pub struct Reply {
 
 impl Reply {
     pub fn status(status: u16) -> Self {
-        Reply { status, headers: Vec::new(), body: Bytes::new(), chunked: false, delay: None }
+        Reply {
+            status,
+            headers: Vec::new(),
+            body: Bytes::new(),
+            chunked: false,
+            delay: None,
+        }
     }
     pub fn json(value: serde_json::Value) -> Self {
-        Reply::status(200).header("content-type", "application/json").body(value.to_string())
+        Reply::status(200)
+            .header("content-type", "application/json")
+            .body(value.to_string())
     }
     pub fn body(mut self, body: impl Into<Bytes>) -> Self {
         self.body = body.into();
@@ -100,46 +108,62 @@ impl TestServer {
         let recorded = requests.clone();
         let task = tokio::spawn(async move {
             loop {
-                let Ok((stream, _)) = listener.accept().await else { return };
+                let Ok((stream, _)) = listener.accept().await else {
+                    return;
+                };
                 let handler = handler.clone();
                 let recorded = recorded.clone();
                 tokio::spawn(async move {
-                    let service = hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
-                        let handler = handler.clone();
-                        let recorded = recorded.clone();
-                        async move {
-                            let (parts, body) = req.into_parts();
-                            let body = body.collect().await.map(|c| c.to_bytes()).unwrap_or_default();
-                            let req = http::Request::from_parts(parts, body);
-                            recorded.lock().unwrap().push(Recorded {
-                                path: req.uri().path().to_string(),
-                                headers: req.headers().clone(),
-                                body: req.body().clone(),
-                            });
-                            let reply = handler(&req);
-                            if let Some(d) = reply.delay {
-                                tokio::time::sleep(d).await;
+                    let service = hyper::service::service_fn(
+                        move |req: http::Request<hyper::body::Incoming>| {
+                            let handler = handler.clone();
+                            let recorded = recorded.clone();
+                            async move {
+                                let (parts, body) = req.into_parts();
+                                let body = body
+                                    .collect()
+                                    .await
+                                    .map(|c| c.to_bytes())
+                                    .unwrap_or_default();
+                                let req = http::Request::from_parts(parts, body);
+                                recorded.lock().unwrap().push(Recorded {
+                                    path: req.uri().path().to_string(),
+                                    headers: req.headers().clone(),
+                                    body: req.body().clone(),
+                                });
+                                let reply = handler(&req);
+                                if let Some(d) = reply.delay {
+                                    tokio::time::sleep(d).await;
+                                }
+                                let body: crate::http::Body = if reply.chunked {
+                                    let mid = reply.body.len() / 2;
+                                    Chunks(VecDeque::from([
+                                        reply.body.slice(..mid),
+                                        reply.body.slice(mid..),
+                                    ]))
+                                    .boxed()
+                                } else {
+                                    crate::http::full(reply.body)
+                                };
+                                let mut resp = http::Response::builder().status(reply.status);
+                                for (n, v) in &reply.headers {
+                                    resp = resp.header(n, v);
+                                }
+                                Ok::<_, std::convert::Infallible>(resp.body(body).unwrap())
                             }
-                            let body: crate::http::Body = if reply.chunked {
-                                let mid = reply.body.len() / 2;
-                                Chunks(VecDeque::from([reply.body.slice(..mid), reply.body.slice(mid..)])).boxed()
-                            } else {
-                                crate::http::full(reply.body)
-                            };
-                            let mut resp = http::Response::builder().status(reply.status);
-                            for (n, v) in &reply.headers {
-                                resp = resp.header(n, v);
-                            }
-                            Ok::<_, std::convert::Infallible>(resp.body(body).unwrap())
-                        }
-                    });
+                        },
+                    );
                     let _ = hyper::server::conn::http1::Builder::new()
                         .serve_connection(TokioIo::new(stream), service)
                         .await;
                 });
             }
         });
-        TestServer { addr, requests, task }
+        TestServer {
+            addr,
+            requests,
+            task,
+        }
     }
 
     pub fn url(&self, path: &str) -> String {

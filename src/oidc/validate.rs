@@ -31,7 +31,7 @@ pub fn parse_allowed_algs(names: &[String]) -> Vec<CoreJwsSigningAlgorithm> {
     names
         .iter()
         .filter_map(|n| parse_alg(n))
-        .filter(|a| is_asymmetric(a))
+        .filter(is_asymmetric)
         .collect()
 }
 
@@ -40,7 +40,9 @@ fn parse_alg(name: &str) -> Option<CoreJwsSigningAlgorithm> {
 }
 
 fn is_asymmetric(alg: &CoreJwsSigningAlgorithm) -> bool {
-    !alg.uses_shared_secret() && !matches!(alg, CoreJwsSigningAlgorithm::None) && hash_len(alg).is_some()
+    !alg.uses_shared_secret()
+        && !matches!(alg, CoreJwsSigningAlgorithm::None)
+        && hash_len(alg).is_some()
 }
 
 /// Digest used for `at_hash` (OIDC Core §3.1.3.6: the hash of the JWS `alg`; Ed25519: SHA-512).
@@ -106,7 +108,9 @@ struct Header {
 }
 
 fn b64_json<T: serde::de::DeserializeOwned>(part: &str) -> Result<T, TokenRejection> {
-    let bytes = URL_SAFE_NO_PAD.decode(part).map_err(|_| TokenRejection::Malformed)?;
+    let bytes = URL_SAFE_NO_PAD
+        .decode(part)
+        .map_err(|_| TokenRejection::Malformed)?;
     serde_json::from_slice(&bytes).map_err(|_| TokenRejection::Malformed)
 }
 
@@ -121,7 +125,8 @@ pub fn validate_id_token(
         return Err(TokenRejection::Malformed);
     }
     let mut parts = token.split('.');
-    let (Some(h64), Some(p64), Some(s64), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+    let (Some(h64), Some(p64), Some(s64), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
     else {
         return Err(TokenRejection::Malformed);
     };
@@ -144,7 +149,9 @@ pub fn validate_id_token(
 
     // Key selection and signature.
     let candidates = select_keys(jwks, header.kid.as_deref(), &alg)?;
-    let signature = URL_SAFE_NO_PAD.decode(s64).map_err(|_| TokenRejection::BadSignature)?;
+    let signature = URL_SAFE_NO_PAD
+        .decode(s64)
+        .map_err(|_| TokenRejection::BadSignature)?;
     let signing_input = &token.as_bytes()[..h64.len() + 1 + p64.len()];
     let verified = candidates
         .iter()
@@ -185,8 +192,10 @@ fn select_keys<'k>(
     let keys = jwks.keys();
     match kid {
         Some(kid) => {
-            let with_kid: Vec<&CoreJsonWebKey> =
-                keys.iter().filter(|k| k.key_id().map(|id| id.as_str()) == Some(kid)).collect();
+            let with_kid: Vec<&CoreJsonWebKey> = keys
+                .iter()
+                .filter(|k| k.key_id().map(|id| id.as_str()) == Some(kid))
+                .collect();
             if with_kid.is_empty() {
                 // Possibly a rotated key: the caller may refetch the JWKS once.
                 return Err(TokenRejection::UnknownKid);
@@ -313,7 +322,10 @@ fn string_claim(claims: &Map<String, Value>, name: &str) -> Option<String> {
 /// group, anything else no groups.
 pub fn groups_from(claims: &Map<String, Value>, claim: &str) -> Vec<String> {
     match claims.get(claim) {
-        Some(Value::Array(items)) => items.iter().filter_map(|v| v.as_str().map(str::to_string)).collect(),
+        Some(Value::Array(items)) => items
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_string))
+            .collect(),
         Some(Value::String(s)) => vec![s.clone()],
         _ => Vec::new(),
     }
