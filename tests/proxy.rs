@@ -1,0 +1,321 @@
+//! The proxy core through the real binary: header hygiene, forwarding headers, streaming, upgrades,
+//! upstream failures, connection defences and graceful shutdown.
+mod common;
+
+use std::io::{BufReader, Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use common::*;
+
+const SPOOFED: &[&str] = &[
+    "X-Forwarded-User: mallory",
+    "x-forwarded-user: mallory",
+    "X_Forwarded_User: mallory",
+    "x_forwarded_user: mallory",
+    "X-Forwarded-Email: mallory@evil.com",
+    "X_Forwarded_Email: mallory@evil.com",
+    "X-Forwarded-Groups: admins",
+    "X_FORWARDED_GROUPS: admins",
+    "X-Forwarded-Preferred-Username: mallory",
+    "X-Auth-Request-User: mallory",
+    "X-Auth-Request-Email: mallory@evil.com",
+    "x_auth_request_groups: admins",
+    "X-Octogate-Assertion: eyJhbGciOiJub25lIn0.eyJzdWIiOiJtYWxsb3J5In0.",
+    "X_Octogate_Assertion: forged",
+    "X-Octogate-Anything: forged",
+    "Remote-User: mallory",
+    "REMOTE_USER: mallory",
+];
+
+fn is_identity(name: &str) -> bool {
+    let n = name.to_ascii_lowercase().replace('_', "-");
+    n.starts_with("x-forwarded-user")
+        || n.starts_with("x-forwarded-email")
+        || n.starts_with("x-forwarded-groups")
+        || n.starts_with("x-forwarded-preferred-username")
+        || n.starts_with("x-auth-request-")
+        || n.starts_with("x-octogate-")
+        || n == "remote-user"
+}
+
+#[test]
+fn spoofed_identity_headers_never_reach_the_upstream() {
+    let up = Upstream::start();
+    let og = Octogate::start(&ConfigSpec::new(&up.url()));
+    let spoof: String = SPOOFED.iter().map(|h| format!("{h}\r\n")).collect();
+    for path in ["/", "/index.php", "/themes/demo/x.css", "/public/page"] {
+        let before = up.count();
+        let r = get(og.addr, path, &spoof);
+        assert_eq!(r.status, 200, "{path}: {}", r.text());
+        assert_eq!(up.count(), before + 1);
+        let seen = up.last().unwrap();
+        let leaked: Vec<_> = seen.headers.iter().filter(|(k, _)| is_identity(k)).collect();
+        assert!(leaked.is_empty(), "{path}: identity headers leaked upstream: {leaked:?}");
+    }
+    // A protected path without a session never reaches the upstream at all.
+    let before = up.count();
+    let r = get(og.addr, "/backend", &format!("{spoof}accept: text/html\r\n"));
+    assert!(r.status == 302 || r.status == 503, "protected path answered {}", r.status);
+    let r = get(og.addr, "/backend/users", &format!("{spoof}x-requested-with: XMLHttpRequest\r\n"));
+    assert_eq!(r.status, 401);
+    assert_eq!(up.count(), before, "protected request reached the upstream unauthenticated");
+}
+
+#[test]
+fn connection_header_cannot_remove_or_smuggle_identity() {
+    let up = Upstream::start();
+    let og = Octogate::start(&ConfigSpec::new(&up.url()));
+    let r = get(og.addr, "/", "Connection: X-Forwarded-For, X-Forwarded-User, X-Request-Id\r\nX-Forwarded-User: mallory\r\nX-Custom-Hop: 1\r\nConnection: x-custom-hop\r\n");
+    assert_eq!(r.status, 200);
+    let seen = up.last().unwrap();
+    assert!(seen.header("x-forwarded-user").is_none());
+    assert!(seen.header("x-custom-hop").is_none(), "header named in Connection was forwarded");
+    assert_eq!(seen.header("x-forwarded-for"), Some("127.0.0.1"), "octogate's own X-Forwarded-For must survive");
+    assert!(seen.header("x-request-id").is_some(), "octogate's own X-Request-Id must survive");
+}
+
+#[test]
+fn hop_by_hop_headers_removed_both_ways() {
+    let up = Upstream::start();
+    let og = Octogate::start(&ConfigSpec::new(&up.url()));
+    let r = get(og.addr, "/", "Keep-Alive: timeout=99\r\nTE: trailers\r\nProxy-Authorization: Basic Zm9vOmJhcg==\r\nProxy-Connection: keep-alive\r\nUpgrade: h2c\r\nX-Keep: yes\r\n");
+    assert_eq!(r.status, 200);
+    let seen = up.last().unwrap();
+    for h in ["keep-alive", "te", "proxy-authorization", "proxy-connection", "upgrade"] {
+        assert!(seen.header(h).is_none(), "{h} was forwarded: {:?}", seen.headers);
+    }
+    assert_eq!(seen.header("x-keep"), Some("yes"));
+    // The upstream's response names x-upstream-hop in Connection: it must not reach the client.
+    assert!(r.header("x-upstream-hop").is_none(), "response hop-by-hop header leaked: {:?}", r.headers);
+    assert!(r.header("keep-alive").is_none());
+    assert_eq!(r.header("x-upstream"), Some("yes"));
+}
+
+#[test]
+fn forwarded_headers_follow_trust() {
+    let up = Upstream::start();
+    // Untrusted peer: its X-Forwarded-* are dropped and replaced.
+    let og = Octogate::start(&ConfigSpec::new(&up.url()));
+    get(og.addr, "/", "X-Forwarded-For: 6.6.6.6\r\nX-Forwarded-Host: evil.com\r\nX-Forwarded-Proto: https\r\nX-Real-IP: 6.6.6.6\r\nForwarded: for=6.6.6.6\r\n");
+    let seen = up.last().unwrap();
+    assert_eq!(seen.header("x-forwarded-for"), Some("127.0.0.1"));
+    assert_eq!(seen.header("x-forwarded-host"), Some(format!("127.0.0.1:{}", og.addr.port()).as_str()));
+    assert_eq!(seen.header("x-forwarded-proto"), Some("http"));
+    assert!(seen.header("x-real-ip").is_none());
+    assert!(seen.header("forwarded").is_none());
+    // Host is the public host, never the client's.
+    let r = raw(og.addr, "GET / HTTP/1.1\r\nhost: evil.example\r\nconnection: close\r\n\r\n").unwrap();
+    assert_eq!(r.status, 200);
+    assert_eq!(up.last().unwrap().header("host"), Some(format!("127.0.0.1:{}", og.addr.port()).as_str()));
+    drop(og);
+
+    // Trusted peer: the chain is kept and the peer appended.
+    let mut spec = ConfigSpec::new(&up.url());
+    spec.server_extra = "trusted_proxies = [\"127.0.0.0/8\"]\n".into();
+    let og = Octogate::start(&spec);
+    get(og.addr, "/", "X-Forwarded-For: 203.0.113.7, 10.1.1.1\r\n");
+    assert_eq!(up.last().unwrap().header("x-forwarded-for"), Some("203.0.113.7, 10.1.1.1, 127.0.0.1"));
+}
+
+#[test]
+fn absolute_form_target_uses_path_only() {
+    let up = Upstream::start();
+    let og = Octogate::start(&ConfigSpec::new(&up.url()));
+    let before = up.count();
+    let r = raw(og.addr, "GET http://evil.example/backend HTTP/1.1\r\nhost: evil.example\r\naccept: text/html\r\nconnection: close\r\n\r\n").unwrap();
+    assert_ne!(r.status, 200);
+    assert_eq!(up.count(), before, "absolute-form request to a protected path reached the upstream");
+    if let Some(loc) = r.header("location") {
+        assert!(!loc.contains("evil.example"), "redirect built from the request: {loc}");
+    }
+}
+
+#[test]
+fn large_upload_and_download_stream_with_bounded_memory() {
+    let up = Upstream::start();
+    let og = Octogate::start(&ConfigSpec::new(&up.url()));
+    const SIZE: u64 = 256 * 1024 * 1024;
+    // Upload 256 MiB with Content-Length.
+    let s = TcpStream::connect(og.addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
+    let mut w = s.try_clone().unwrap();
+    write!(w, "POST /upload HTTP/1.1\r\nhost: x\r\ncontent-length: {SIZE}\r\ncontent-type: application/octet-stream\r\n\r\n").unwrap();
+    let chunk = vec![7u8; 1 << 20];
+    for _ in 0..256 {
+        w.write_all(&chunk).unwrap();
+    }
+    let mut r = BufReader::new(s);
+    let resp = read_response(&mut r).unwrap();
+    assert_eq!(resp.status, 200);
+    assert_eq!(resp.text(), format!("received {SIZE}"));
+    // Download 256 MiB (chunked from the upstream).
+    let s = TcpStream::connect(og.addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
+    (&s).write_all(format!("GET /download/{SIZE} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n").as_bytes()).unwrap();
+    let mut r = BufReader::new(s);
+    let mut head = String::new();
+    loop {
+        let mut l = String::new();
+        std::io::BufRead::read_line(&mut r, &mut l).unwrap();
+        head.push_str(&l);
+        if l == "\r\n" {
+            break;
+        }
+    }
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    // Read the chunked body, counting payload bytes.
+    let mut total: u64 = 0;
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let mut size = String::new();
+        std::io::BufRead::read_line(&mut r, &mut size).unwrap();
+        let n = u64::from_str_radix(size.trim(), 16).unwrap();
+        if n == 0 {
+            break;
+        }
+        let mut left = n;
+        while left > 0 {
+            let k = left.min(buf.len() as u64) as usize;
+            r.read_exact(&mut buf[..k]).unwrap();
+            left -= k as u64;
+        }
+        total += n;
+        let mut crlf = [0u8; 2];
+        r.read_exact(&mut crlf).unwrap();
+    }
+    assert_eq!(total, SIZE);
+    let peak = og.peak_rss_kib();
+    assert!(peak > 0, "could not read VmHWM");
+    assert!(peak < 64 * 1024, "octogate's peak RSS grew with the body: {peak} KiB");
+}
+
+#[test]
+fn websocket_upgrade_passes_through() {
+    let up = Upstream::start();
+    let og = Octogate::start(&ConfigSpec::new(&up.url()));
+    let s = TcpStream::connect(og.addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let key = "dGhlIHNhbXBsZSBub25jZQ==";
+    (&s).write_all(format!("GET /ws HTTP/1.1\r\nhost: x\r\nconnection: Upgrade\r\nupgrade: websocket\r\nsec-websocket-version: 13\r\nsec-websocket-key: {key}\r\n\r\n").as_bytes()).unwrap();
+    let mut r = BufReader::new(s.try_clone().unwrap());
+    let resp = read_response(&mut r).unwrap();
+    assert_eq!(resp.status, 101, "{resp:?}");
+    assert_eq!(resp.header("sec-websocket-accept"), Some(ws_accept(key).as_str()));
+    assert!(resp.header("upgrade").is_some_and(|v| v.eq_ignore_ascii_case("websocket")));
+    // A masked text frame "hello" (the echo upstream returns the bytes as they are).
+    let payload = b"hello";
+    let mask = [1u8, 2, 3, 4];
+    let mut frame = vec![0x81, 0x80 | payload.len() as u8];
+    frame.extend_from_slice(&mask);
+    frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    (&s).write_all(&frame).unwrap();
+    let mut back = vec![0u8; frame.len()];
+    r.read_exact(&mut back).unwrap();
+    assert_eq!(back, frame);
+}
+
+#[test]
+fn upstream_refused_is_502_and_slow_is_504() {
+    let dead = format!("http://127.0.0.1:{}", free_port());
+    let og = Octogate::start(&ConfigSpec::new(&dead));
+    let r = get(og.addr, "/", "");
+    assert_eq!(r.status, 502);
+    assert!(r.text().contains("not reachable"));
+    // Still serving after the error.
+    assert_eq!(get(og.addr, "/healthz", "").status, 200);
+    drop(og);
+
+    let up = Upstream::start();
+    let mut spec = ConfigSpec::new(&up.url());
+    spec.upstream_extra = "timeout = \"1s\"\n".into();
+    let og = Octogate::start(&spec);
+    let t = Instant::now();
+    let r = get(og.addr, "/slow/3000", "");
+    assert_eq!(r.status, 504);
+    assert!(t.elapsed() < Duration::from_millis(2900), "504 came too late: {:?}", t.elapsed());
+    assert_eq!(get(og.addr, "/", "").status, 200);
+}
+
+#[test]
+fn slow_head_gets_408_oversized_head_431_and_too_many_connections_503() {
+    let up = Upstream::start();
+    let mut spec = ConfigSpec::new(&up.url());
+    spec.server_extra = "header_read_timeout = \"1s\"\nmax_header_bytes = 8192\nmax_connections = 2\n".into();
+    let og = Octogate::start(&spec);
+    // Slowloris: half a head, then nothing.
+    let s = TcpStream::connect(og.addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    (&s).write_all(b"GET / HTTP/1.1\r\nhost: x\r\n").unwrap();
+    let resp = read_response(&mut BufReader::new(s)).unwrap();
+    assert_eq!(resp.status, 408);
+    // Oversized head.
+    let big = format!("GET / HTTP/1.1\r\nhost: x\r\nx-big: {}\r\n\r\n", "a".repeat(20_000));
+    let s = TcpStream::connect(og.addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let _ = (&s).write_all(big.as_bytes());
+    let resp = read_response(&mut BufReader::new(s)).unwrap();
+    assert_eq!(resp.status, 431);
+    // Connection cap: hold two idle connections, the third is refused with 503.
+    let a = TcpStream::connect(og.addr).unwrap();
+    let b = TcpStream::connect(og.addr).unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let c = TcpStream::connect(og.addr).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let _ = (&c).write_all(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n");
+    let resp = read_response(&mut BufReader::new(c)).unwrap();
+    assert_eq!(resp.status, 503);
+    drop((a, b));
+    let log = og.log();
+    assert!(log.contains("408"), "408 not logged");
+    assert!(log.contains("431"), "431 not logged");
+    assert!(log.contains("too many concurrent connections"), "503 not logged");
+}
+
+#[test]
+fn graceful_shutdown_finishes_in_flight_request() {
+    let up = Upstream::start();
+    let og = Octogate::start(&ConfigSpec::new(&up.url()));
+    let addr = og.addr;
+    let inflight = std::thread::spawn(move || get(addr, "/slow/1500", ""));
+    std::thread::sleep(Duration::from_millis(400));
+    og.signal("TERM");
+    // New connections are refused soon after the signal.
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(TcpStream::connect_timeout(&addr, Duration::from_millis(500)).is_err() || get_fails(addr), "still accepting after SIGTERM");
+    let r = inflight.join().unwrap();
+    assert_eq!(r.status, 200, "in-flight request was cut off");
+    let mut og = og;
+    let status = og.child.wait().unwrap();
+    assert!(status.success(), "exit status {status:?}");
+}
+
+fn get_fails(addr: std::net::SocketAddr) -> bool {
+    raw(addr, "GET /healthz HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n").is_err()
+}
+
+#[test]
+fn health_and_readiness_are_answered_by_octogate() {
+    let up = Upstream::start();
+    let og = Octogate::start(&ConfigSpec::new(&up.url()));
+    let before = up.count();
+    assert_eq!(get(og.addr, "/healthz", "").status, 200);
+    // The IdP in this config is unreachable: not ready, with a reason.
+    let r = get(og.addr, "/readyz", "");
+    assert_eq!(r.status, 503);
+    assert!(r.text().contains("not_ready"), "{}", r.text());
+    assert_eq!(up.count(), before, "health endpoints were forwarded");
+}
+
+#[test]
+fn access_log_has_no_query_or_cookie() {
+    let up = Upstream::start();
+    let og = Octogate::start(&ConfigSpec::new(&up.url()));
+    get(og.addr, "/some/page?code=SECRETCODE123&state=abc", "cookie: octogate=SECRETCOOKIE456\r\nauthorization: Bearer SECRETTOKEN789\r\n");
+    std::thread::sleep(Duration::from_millis(200));
+    let log = og.log();
+    assert!(log.contains("/some/page"), "no access line: {log}");
+    for secret in ["SECRETCODE123", "SECRETCOOKIE456", "SECRETTOKEN789"] {
+        assert!(!log.contains(secret), "{secret} leaked into the log");
+    }
+}
