@@ -281,11 +281,6 @@ pub(crate) fn is_navigation<B>(req: &Request<B>) -> bool {
     if h.get("x-requested-with").and_then(|v| v.to_str().ok()).is_some_and(|v| v.eq_ignore_ascii_case("xmlhttprequest")) {
         return false;
     }
-    if let Some(mode) = h.get("sec-fetch-mode").and_then(|v| v.to_str().ok()) {
-        if !mode.eq_ignore_ascii_case("navigate") {
-            return false;
-        }
-    }
     h.get_all(http::header::ACCEPT)
         .iter()
         .filter_map(|v| v.to_str().ok())

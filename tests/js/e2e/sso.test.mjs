@@ -201,7 +201,8 @@ test('single sign-on across two octogate sites (browser e2e)', { timeout: 175_00
       assert.ok(before.some((n) => n.startsWith(site1.cookieName)), `bob has a site1 session cookie before (${before})`);
       await bob.page.goto(`${site1Base}/oauth2/sign_out`);
       // the OP's sign-out page submits itself (see op/README.md), then sends us to site1 "/"
-      await bob.page.waitForURL(`${site1Base}/`, { waitUntil: 'load' });
+      // The OP appends the logout `state` we sent to post_logout_redirect_uri.
+      await bob.page.waitForURL((u) => u.origin === site1Base && u.pathname === '/', { waitUntil: 'load' });
       assert.equal((await bob.page.textContent('#identity')).trim(), 'anonymous');
       const after = (await bob.context.cookies(site1Base)).map((c) => c.name);
       assert.ok(!after.some((n) => n.startsWith(site1.cookieName)), `octogate cookies still there: ${after}`);
