@@ -2,6 +2,8 @@
 //! spawned OpenID Provider (npm `oidc-provider`).
 #![allow(dead_code)]
 
+pub mod op;
+
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
