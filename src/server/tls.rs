@@ -40,7 +40,10 @@ fn load_key(files: &TlsFiles) -> Result<Arc<CertifiedKey>, String> {
         .key_provider
         .load_private_key(key)
         .map_err(|e| format!("unsupported private key {}: {e}", files.key.display()))?;
-    Ok(Arc::new(CertifiedKey::new(certs, signing)))
+    let ck = CertifiedKey::new(certs, signing);
+    // A half-swapped pair (new key, old certificate) must never be served.
+    ck.keys_match().map_err(|e| format!("certificate {} and key {} do not belong together: {e}", files.cert.display(), files.key.display()))?;
+    Ok(Arc::new(ck))
 }
 
 impl TlsState {
