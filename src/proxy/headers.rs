@@ -107,6 +107,11 @@ pub fn upgrade_request(headers: &HeaderMap) -> Option<HeaderValue> {
 /// framing headers, which hyper manages). Must run before octogate adds its own headers, so a
 /// client can never make octogate drop a header it adds.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    // A message framed by Transfer-Encoding must not carry Content-Length onward (RFC 9112
+    // §6.3): hyper has decoded the body already, and a stale length is a smuggling vector.
+    if headers.contains_key(http::header::TRANSFER_ENCODING) {
+        headers.remove(http::header::CONTENT_LENGTH);
+    }
     let mut buf = String::new();
     let named: Vec<String> = headers
         .get_all(CONNECTION)
@@ -256,6 +261,16 @@ mod tests {
         strip_hop_by_hop(&mut h);
         assert_eq!(h.len(), 1, "{h:?}");
         assert!(h.get("x-kept").is_some());
+    }
+
+    #[test]
+    fn transfer_encoding_drops_content_length() {
+        let mut h = map(&[("transfer-encoding", "chunked"), ("content-length", "5")]);
+        strip_hop_by_hop(&mut h);
+        assert!(h.is_empty(), "{h:?}");
+        let mut h = map(&[("content-length", "5")]);
+        strip_hop_by_hop(&mut h);
+        assert_eq!(h.get("content-length").unwrap(), "5");
     }
 
     #[test]
