@@ -264,7 +264,18 @@ fn request_id(h: &http::HeaderMap, trusted: bool) -> String {
             }
         }
     }
-    crate::session::random_token(12)
+    next_request_id()
+}
+
+/// A process-unique request id without a syscall: a random per-process prefix and a counter.
+fn next_request_id() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::OnceLock;
+    static PREFIX: OnceLock<String> = OnceLock::new();
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let prefix = PREFIX.get_or_init(|| crate::session::random_token(6));
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    format!("{prefix}-{n:x}")
 }
 
 /// Whether a request is a browser navigation (which gets a sign-in redirect) rather than an
