@@ -252,8 +252,14 @@ async fn forward_auth(app: &App, headers: &HeaderMap, ctx: &Ctx) -> Response<Bod
     } else {
         ""
     };
-    let original_path = original.split('?').next().unwrap_or("");
-    let original_path = crate::access::normalize(original_path).unwrap_or_default();
+    let raw_path = original.split('?').next().unwrap_or("");
+    let original_path = crate::access::normalize(raw_path).unwrap_or_default();
+    // A public exception (`access.public`) needs no session here either. Only for a path the
+    // trusted proxy sent in canonical form already: the proxy forwards its raw URI, and the
+    // upstream does not resolve dot segments, so `/backend/assets/../users` must not pass.
+    if !original_path.is_empty() && original_path == raw_path && ctx.rt.rules.classify(&original_path) == crate::access::Area::PublicInProtected {
+        return response::text(StatusCode::ACCEPTED, "");
+    }
     match auth::authenticate(app, headers, ctx, false, &original_path).await {
         Outcome::Allowed { identity_headers, set_cookies } => {
             let mut r = response::text(StatusCode::ACCEPTED, "");

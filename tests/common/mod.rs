@@ -2,6 +2,7 @@
 //! spawned OpenID Provider (npm `oidc-provider`).
 #![allow(dead_code)]
 
+pub mod access;
 pub mod op;
 
 use std::collections::HashMap;
