@@ -26,10 +26,12 @@ const SPOOFED: &[&str] = &[
     "X-Octogate-Anything: forged",
     "Remote-User: mallory",
     "REMOTE_USER: mallory",
+    "X-Forwarded.User: mallory",
+    "X-Octogate.Assertion: forged",
 ];
 
 fn is_identity(name: &str) -> bool {
-    let n = name.to_ascii_lowercase().replace('_', "-");
+    let n = name.to_ascii_lowercase().replace(['_', '.'], "-");
     n.starts_with("x-forwarded-user")
         || n.starts_with("x-forwarded-email")
         || n.starts_with("x-forwarded-groups")
@@ -318,4 +320,74 @@ fn access_log_has_no_query_or_cookie() {
     for secret in ["SECRETCODE123", "SECRETCOOKIE456", "SECRETTOKEN789"] {
         assert!(!log.contains(secret), "{secret} leaked into the log");
     }
+}
+
+
+fn ws_request(addr: std::net::SocketAddr, upgrade: &str) -> (TcpStream, RawResponse) {
+    let s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    (&s).write_all(format!("GET /ws HTTP/1.1\r\nhost: x\r\nconnection: Upgrade\r\nupgrade: {upgrade}\r\nsec-websocket-version: 13\r\nsec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\nhttp2-settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n").as_bytes()).unwrap();
+    let resp = read_response(&mut BufReader::new(s.try_clone().unwrap())).unwrap();
+    (s, resp)
+}
+
+#[test]
+fn only_websocket_upgrades_are_tunnelled() {
+    let up = Upstream::start();
+    let og = Octogate::start(&ConfigSpec::new(&up.url()));
+    // h2c: the Upgrade is not forwarded; the (careless) upstream answers 101 anyway, which octogate
+    // refuses to turn into a tunnel.
+    let (_s, resp) = ws_request(og.addr, "h2c");
+    assert_eq!(resp.status, 502, "{resp:?}");
+    let seen = up.last().unwrap();
+    assert!(seen.header("upgrade").is_none(), "h2c upgrade forwarded: {:?}", seen.headers);
+    assert!(seen.header("http2-settings").is_none());
+}
+
+#[test]
+fn tunnels_count_against_max_connections_and_close_when_idle() {
+    let up = Upstream::start();
+    let mut spec = ConfigSpec::new(&up.url());
+    spec.server_extra = "max_connections = 3\ntunnel_idle_timeout = \"1s\"\n".into();
+    let og = Octogate::start(&spec);
+    let (a, ra) = ws_request(og.addr, "websocket");
+    assert_eq!(ra.status, 101);
+    let (_b, rb) = ws_request(og.addr, "websocket");
+    assert_eq!(rb.status, 101);
+    let (_c, rc) = ws_request(og.addr, "websocket");
+    assert_eq!(rc.status, 503, "third tunnel should exceed max_connections: {rc:?}");
+    // Idle: the first tunnel is closed by octogate after ~1 s without traffic.
+    let t = Instant::now();
+    let mut buf = [0u8; 16];
+    let n = (&a).read(&mut buf).unwrap_or(0);
+    assert_eq!(n, 0, "tunnel still open");
+    assert!(t.elapsed() < Duration::from_secs(5), "idle tunnel closed too late: {:?}", t.elapsed());
+}
+
+#[test]
+fn stalled_request_body_is_cut_off() {
+    let up = Upstream::start();
+    let mut spec = ConfigSpec::new(&up.url());
+    spec.server_extra = "body_read_timeout = \"1s\"\n".into();
+    let og = Octogate::start(&spec);
+    let s = TcpStream::connect(og.addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    (&s).write_all(b"POST /upload HTTP/1.1\r\nhost: x\r\ncontent-length: 1000\r\n\r\n0123456789").unwrap();
+    let t = Instant::now();
+    let resp = read_response(&mut BufReader::new(s));
+    assert!(t.elapsed() < Duration::from_secs(6), "stalled body held the request for {:?}", t.elapsed());
+    if let Ok(r) = resp {
+        assert_ne!(r.status, 200, "{r:?}");
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(og.log().contains("stalled"), "no log line for the stalled body");
+}
+
+#[test]
+fn octogate_cookies_are_not_forwarded() {
+    let up = Upstream::start();
+    let og = Octogate::start(&ConfigSpec::new(&up.url()));
+    get(og.addr, "/", "cookie: october_session=abc; octogate=SEALEDVALUE; octogate_1=CHUNK; octogate_login_AAAA=L\r\n");
+    let seen = up.last().unwrap();
+    assert_eq!(seen.header("cookie"), Some("october_session=abc"));
 }

@@ -140,6 +140,7 @@ async fn refresh(app: &App, ctx: &Ctx, data: &SessionData) -> RefreshResult {
 
 /// Authenticates and authorises a protected request.
 pub(crate) async fn authenticate(app: &App, headers: &HeaderMap, ctx: &Ctx, navigation: bool, path_and_query: &str) -> Outcome {
+    let unauthenticated = |ctx: &Ctx, navigation: bool, pq: &str, clear: Vec<HeaderValue>| unauthenticated(ctx, headers, navigation, pq, clear);
     let rt = &ctx.rt;
     let audit = app.audit();
     let (mut data, chunks) = match load(headers, ctx) {
@@ -251,12 +252,12 @@ pub(crate) fn identity_headers(app: &App, ctx: &Ctx, id: &Identity, grant: &Gran
 }
 
 /// No usable session: a browser navigation is sent to sign in; anything else gets 401.
-pub(crate) fn unauthenticated(ctx: &Ctx, navigation: bool, path_and_query: &str, clear: Vec<HeaderValue>) -> Outcome {
+pub(crate) fn unauthenticated(ctx: &Ctx, headers: &HeaderMap, navigation: bool, path_and_query: &str, clear: Vec<HeaderValue>) -> Outcome {
     if !navigation {
         let resp = response::json_error(StatusCode::UNAUTHORIZED, "unauthorized", "Sign-in required. Reload the page to sign in again.");
         return Outcome::Respond { outcome: "unauthorized", response: with_cookies(resp, clear) };
     }
-    let resp = super::endpoints::start_signin(ctx, path_and_query);
+    let resp = super::endpoints::start_signin(ctx, headers, path_and_query);
     Outcome::Respond { outcome: "redirected_to_signin", response: with_cookies(resp, clear) }
 }
 

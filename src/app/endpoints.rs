@@ -36,7 +36,7 @@ pub(crate) async fn dispatch(app: &App, path: &str, req: &Request<Incoming>, ctx
     let resp = match path {
         "/oauth2/start" => {
             let rd = param(query, "rd");
-            start_signin(ctx, rd.as_deref().unwrap_or(""))
+            start_signin(ctx, req.headers(), rd.as_deref().unwrap_or(""))
         }
         "/oauth2/callback" => callback(app, req.headers(), query, ctx).await,
         "/oauth2/sign_out" => sign_out(app, req.headers(), query, ctx),
@@ -47,6 +47,9 @@ pub(crate) async fn dispatch(app: &App, path: &str, req: &Request<Incoming>, ctx
     Some(resp)
 }
 
+/// Sign-ins that may be pending in one browser at once (tabs); more clears the older ones.
+const MAX_PENDING_SIGNINS: usize = 3;
+
 /// First value of a query parameter.
 fn param(query: &str, name: &str) -> Option<String> {
     url::form_urlencoded::parse(query.as_bytes()).find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
@@ -56,7 +59,7 @@ fn param(query: &str, name: &str) -> Option<String> {
 /// cookie named after the state (so parallel sign-ins in two tabs both work), then a redirect to
 /// the IdP. `rd` is where to land afterwards; anything but a safe local path becomes the first
 /// protected path.
-pub(crate) fn start_signin(ctx: &Ctx, rd: &str) -> Response<Body> {
+pub(crate) fn start_signin(ctx: &Ctx, headers: &HeaderMap, rd: &str) -> Response<Body> {
     let rt = &ctx.rt;
     let rd = safe_redirect_path(rd).unwrap_or_else(|| rt.default_rd.clone());
     let start = match rt.oidc.begin() {
@@ -85,7 +88,15 @@ pub(crate) fn start_signin(ctx: &Ctx, rd: &str) -> Response<Body> {
         Err(_) => return response::error(StatusCode::INTERNAL_SERVER_ERROR, "Could not start sign-in."),
     };
     tracing::info!(request_id = %ctx.request_id, "sign-in started; redirecting to the IdP");
-    with_cookies(response::redirect(&start.url), cookies.iter().filter_map(|c| HeaderValue::from_str(c).ok()).collect())
+    let mut set: Vec<HeaderValue> = Vec::new();
+    // Pending sign-ins pile up a cookie each; past a few (abandoned tabs, or a page that loops on
+    // /oauth2/start) drop the older ones before the Cookie header grows past max_header_bytes.
+    let pending = cookie_names_with_prefix(headers, &format!("{}_login_", rt.cfg.session.cookie_name));
+    if pending.len() >= MAX_PENDING_SIGNINS {
+        set.extend(clear_cookies(ctx, &pending));
+    }
+    set.extend(cookies.iter().filter_map(|c| HeaderValue::from_str(c).ok()));
+    with_cookies(response::redirect(&start.url), set)
 }
 
 /// A clear error page with a "try again" link that starts a fresh sign-in (never a loop).
@@ -127,10 +138,23 @@ async fn callback(app: &App, headers: &HeaderMap, query: &str, ctx: &Ctx) -> Res
     let login_name = session::login_cookie_name(&rt.cfg.session.cookie_name, &state);
     let clear_login = login_name.as_ref().map(|n| clear_cookies(ctx, std::slice::from_ref(n))).unwrap_or_default();
 
+    // The login state this browser holds for `state`, if any (decrypted, not yet trusted).
+    let login = login_name.as_ref().and_then(|n| match session::read(headers.get_all(COOKIE).iter(), n) {
+        Ok(Some((v, _))) => rt.cipher.open(n, &v).ok().and_then(|p| LoginState::decode(&p).ok()),
+        _ => None,
+    });
+    let state_ok = login.as_ref().is_some_and(|l| bool::from(l.state.as_bytes().ct_eq(state.as_bytes())));
+
     if let Some(err) = param(query, "error") {
         fail("idp_error");
         let err: String = err.chars().filter(|c| c.is_ascii_graphic()).take(64).collect();
-        let desc: String = param(query, "error_description").unwrap_or_default().chars().filter(|c| !c.is_control()).take(300).collect();
+        // The IdP's free text is shown only on a response to this browser's own sign-in, so a
+        // crafted link cannot put arbitrary text on this site's pages.
+        let desc: String = if state_ok {
+            param(query, "error_description").unwrap_or_default().chars().filter(|c| !c.is_control()).take(300).collect()
+        } else {
+            String::new()
+        };
         tracing::warn!(request_id = %ctx.request_id, idp_error = %err, "the IdP returned an error to the callback");
         let message = if err == "access_denied" {
             format!("The identity provider refused the sign-in ({err}). Most often your account is not assigned to this application in Okta; ask your administrator. {desc}")
@@ -139,19 +163,15 @@ async fn callback(app: &App, headers: &HeaderMap, query: &str, ctx: &Ctx) -> Res
         };
         return signin_error(StatusCode::FORBIDDEN, "Sign-in refused", &message, &rt.default_rd, clear_login);
     }
-    let Some(login_name) = login_name else {
+    if login_name.is_none() {
         fail("missing_state");
         return signin_error(StatusCode::BAD_REQUEST, "Sign-in could not be completed", "The sign-in response had no valid state. Please start again.", &rt.default_rd, Vec::new());
-    };
-    let login = match session::read(headers.get_all(COOKIE).iter(), &login_name) {
-        Ok(Some((v, _))) => rt.cipher.open(&login_name, &v).ok().and_then(|p| LoginState::decode(&p).ok()),
-        _ => None,
-    };
+    }
     let Some(login) = login else {
         fail("missing_login_cookie");
         return signin_error(StatusCode::BAD_REQUEST, "Sign-in could not be completed", "This sign-in expired or was started in another browser. Please start again.", &rt.default_rd, clear_login);
     };
-    if !bool::from(login.state.as_bytes().ct_eq(state.as_bytes())) {
+    if !state_ok {
         fail("state_mismatch");
         return signin_error(StatusCode::BAD_REQUEST, "Sign-in could not be completed", "The sign-in response did not match this browser's sign-in. Please start again.", &login.rd, clear_login);
     }

@@ -71,12 +71,16 @@ pub struct App {
     audit: RwLock<Arc<audit::Audit>>,
     refresh: auth::RefreshFlights,
     cache: crate::assertion::AssertionCache,
+    /// Connection slots (`server.max_connections`): held by every client connection and by every
+    /// WebSocket tunnel for its life.
+    permits: Arc<tokio::sync::Semaphore>,
 }
 
 impl App {
     /// Builds the application from a validated config and starts IdP discovery.
     pub fn new(cfg: Config) -> Result<Arc<App>, String> {
         let metrics = Arc::new(metrics::Metrics::new());
+        let permits = Arc::new(tokio::sync::Semaphore::new(cfg.server.max_connections));
         let audit = audit::Audit::open(&cfg.server.audit_log)?;
         let rt = Runtime::build(cfg, None)?;
         metrics.set_generation(1);
@@ -87,6 +91,7 @@ impl App {
             audit: RwLock::new(Arc::new(audit)),
             refresh: auth::RefreshFlights::default(),
             cache: crate::assertion::AssertionCache::new(16_384),
+            permits,
         }))
     }
 
@@ -95,6 +100,25 @@ impl App {
         match self.current.read() {
             Ok(g) => g.clone(),
             Err(p) => p.into_inner().clone(),
+        }
+    }
+
+    /// The connection slots shared by client connections and WebSocket tunnels.
+    pub fn connection_permits(&self) -> Arc<tokio::sync::Semaphore> {
+        self.permits.clone()
+    }
+
+    /// A slot for a WebSocket tunnel, or a 503 when every slot is taken.
+    fn tunnel_permit(&self, req: &Request<Incoming>) -> Result<Option<tokio::sync::OwnedSemaphorePermit>, Response<Body>> {
+        if headers::upgrade_request(req.headers()).is_none() {
+            return Ok(None);
+        }
+        match self.permits.clone().try_acquire_owned() {
+            Ok(p) => Ok(Some(p)),
+            Err(_) => {
+                tracing::warn!("WebSocket upgrade refused: too many concurrent connections (503)");
+                Err(response::error(StatusCode::SERVICE_UNAVAILABLE, "Too many connections; please try again shortly."))
+            }
         }
     }
 
@@ -212,7 +236,11 @@ impl App {
         }
         match ctx.rt.rules.classify(&path) {
             Area::Open | Area::PublicInProtected => {
-                let fwd = Forwarding { forwarded_for: ctx.forwarded_for.clone(), extra: self.request_id_header(ctx) };
+                let tunnel_permit = match self.tunnel_permit(&req) {
+                    Ok(p) => p,
+                    Err(resp) => return (path, "refused", None, resp),
+                };
+                let fwd = Forwarding { forwarded_for: ctx.forwarded_for.clone(), extra: self.request_id_header(ctx), tunnel_permit };
                 match ctx.rt.upstream.forward(req, &pq, fwd).await {
                     Ok((resp, t)) => (path, "public", Some(t), resp),
                     Err(e) => {
@@ -227,7 +255,11 @@ impl App {
                     auth::Outcome::Allowed { identity_headers, set_cookies } => {
                         let mut extra = identity_headers;
                         extra.extend(self.request_id_header(ctx));
-                        let fwd = Forwarding { forwarded_for: ctx.forwarded_for.clone(), extra };
+                        let tunnel_permit = match self.tunnel_permit(&req) {
+                            Ok(p) => p,
+                            Err(resp) => return (path, "refused", None, resp),
+                        };
+                        let fwd = Forwarding { forwarded_for: ctx.forwarded_for.clone(), extra, tunnel_permit };
                         match ctx.rt.upstream.forward(req, &pq, fwd).await {
                             Ok((mut resp, t)) => {
                                 for c in set_cookies {

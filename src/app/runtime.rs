@@ -6,7 +6,7 @@ use crate::access::{PathRules, Policy};
 use crate::assertion::Signer;
 use crate::config::Config;
 use crate::oidc::Oidc;
-use crate::proxy::Upstream;
+use crate::proxy::{Upstream, UpstreamOptions};
 use crate::session::{CookieAttrs, CookieCipher, SessionTimes};
 
 /// One config generation, ready to serve.
@@ -44,7 +44,13 @@ impl Runtime {
     /// when `[oidc]` and the public URL are unchanged.
     pub fn build(cfg: Config, previous: Option<&Runtime>) -> Result<Self, String> {
         let client = crate::http::client::build(cfg.upstream.connect_timeout);
-        let upstream = Upstream::new(&cfg.upstream.url, &cfg.server.public_url, cfg.upstream.timeout, client.clone())?;
+        let opts = UpstreamOptions {
+            timeout: cfg.upstream.timeout,
+            body_gap: cfg.server.body_read_timeout,
+            tunnel_idle: cfg.server.tunnel_idle_timeout,
+            own_cookie: cfg.session.cookie_name.clone(),
+        };
+        let upstream = Upstream::new(&cfg.upstream.url, &cfg.server.public_url, opts, client.clone())?;
         let redirect_uri = format!("{}/oauth2/callback", cfg.server.public_origin());
         let oidc = match previous {
             Some(p) if same_oidc(&p.cfg, &cfg) => p.oidc.clone(),

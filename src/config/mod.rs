@@ -107,6 +107,10 @@ pub struct ServerConfig {
     pub max_connections: usize,
     /// Graceful shutdown deadline.
     pub shutdown_grace: Duration,
+    /// Longest silence between request-body chunks.
+    pub body_read_timeout: Duration,
+    /// Idle timeout of upgraded (WebSocket) connections.
+    pub tunnel_idle_timeout: Duration,
 }
 
 impl ServerConfig {

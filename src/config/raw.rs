@@ -36,6 +36,8 @@ pub struct RawServer {
     pub max_header_bytes: Option<Spanned<i64>>,
     pub max_connections: Option<Spanned<i64>>,
     pub shutdown_grace: Option<S>,
+    pub body_read_timeout: Option<S>,
+    pub tunnel_idle_timeout: Option<S>,
 }
 
 /// `[upstream]`

@@ -182,7 +182,9 @@ impl Validator<'_> {
                 self.push(p.span(), key, format!("path must not contain . or .. segments, found {v:?}"));
                 continue;
             }
-            out.push(v.to_string());
+            // "/backend/" would leave "/backend" itself open: protect the bare prefix.
+            let trimmed = v.trim_end_matches('/');
+            out.push(if trimmed.is_empty() { "/".to_string() } else { trimmed.to_string() });
         }
         out
     }
@@ -247,6 +249,8 @@ impl Validator<'_> {
         let max_header_bytes = self.int(&rs.max_header_bytes, "server.max_header_bytes", 32768, 4096, 1 << 20);
         let max_connections = self.int(&rs.max_connections, "server.max_connections", 4096, 1, 1_000_000);
         let shutdown_grace = self.duration(&rs.shutdown_grace, "server.shutdown_grace", "30s", Duration::ZERO, Duration::from_secs(3600));
+        let body_read_timeout = self.duration(&rs.body_read_timeout, "server.body_read_timeout", "30s", Duration::from_secs(1), Duration::from_secs(3600));
+        let tunnel_idle_timeout = self.duration(&rs.tunnel_idle_timeout, "server.tunnel_idle_timeout", "10m", Duration::from_secs(1), Duration::from_secs(86400));
 
         // [upstream]
         let ru = &raw.upstream;
@@ -447,6 +451,8 @@ impl Validator<'_> {
                 max_header_bytes,
                 max_connections,
                 shutdown_grace,
+                body_read_timeout,
+                tunnel_idle_timeout,
             },
             upstream: UpstreamConfig { url: upstream_url?, timeout: up_timeout, connect_timeout: up_connect },
             oidc: OidcConfig {

@@ -55,12 +55,20 @@ const HOP_BY_HOP: &[&str] = &[
     "trailer",
     "transfer-encoding",
     "upgrade",
+    "http2-settings",
 ];
 
-/// Normalises a header name for comparison: ASCII-lowercase with `_` mapped to `-`.
+/// Normalises a header name for comparison: ASCII-lowercase with every character that is not a
+/// letter or digit (`_`, `.`, `~`, ...) mapped to `-`. PHP maps `-`, `_` and `.` alike to `_`
+/// in `$_SERVER`, so all such spellings are the same header to the upstream.
 fn normalise(name: &str, buf: &mut String) {
     buf.clear();
-    buf.extend(name.chars().map(|c| if c == '_' { '-' } else { c.to_ascii_lowercase() }));
+    buf.extend(name.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' }));
+}
+
+/// Whether a header name uses a spelling other than plain letters, digits and `-`.
+fn unusual(name: &str) -> bool {
+    name.bytes().any(|b| !(b.is_ascii_alphanumeric() || b == b'-'))
 }
 
 /// Whether a (normalised) name is an identity header.
@@ -76,7 +84,7 @@ pub fn strip_identity(headers: &mut HeaderMap, also_forwarding: bool) -> usize {
     for name in headers.keys() {
         normalise(name.as_str(), &mut buf);
         // An underscore spelling of a forwarding header is never legitimate: drop it always.
-        let underscore_forwarding = name.as_str().contains('_') && FORWARDING.contains(&buf.as_str());
+        let underscore_forwarding = unusual(name.as_str()) && FORWARDING.contains(&buf.as_str());
         if is_identity(&buf) || underscore_forwarding || (also_forwarding && FORWARDING.contains(&buf.as_str())) {
             doomed.push(name.clone());
         }
@@ -88,7 +96,45 @@ pub fn strip_identity(headers: &mut HeaderMap, also_forwarding: bool) -> usize {
     n
 }
 
-/// What a request asked for in `Upgrade`, if it is a valid upgrade request.
+/// Removes octogate's own cookies (the session, its chunks, pending sign-ins: every cookie named
+/// `name` or `name_…`) from the `Cookie` header sent upstream: the session is a bearer credential
+/// the site never needs to see.
+pub fn strip_own_cookies(headers: &mut HeaderMap, name: &str) {
+    if !headers.contains_key(http::header::COOKIE) {
+        return;
+    }
+    let ours = |pair: &str| {
+        let n = pair.split('=').next().unwrap_or("").trim();
+        n == name || n.strip_prefix(name).is_some_and(|rest| rest.starts_with('_'))
+    };
+    let any_ours = headers
+        .get_all(http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .any(ours);
+    if !any_ours {
+        return;
+    }
+    let kept: Vec<String> = headers
+        .get_all(http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .map(str::trim)
+        .filter(|p| !p.is_empty() && !ours(p))
+        .map(str::to_owned)
+        .collect();
+    headers.remove(http::header::COOKIE);
+    if !kept.is_empty() {
+        if let Ok(v) = HeaderValue::from_str(&kept.join("; ")) {
+            headers.insert(http::header::COOKIE, v);
+        }
+    }
+}
+
+/// The `Upgrade` a request asked for, if it is a WebSocket upgrade (the only protocol passed
+/// through: `h2c` and others would open an unfiltered tunnel to the upstream).
 pub fn upgrade_request(headers: &HeaderMap) -> Option<HeaderValue> {
     let wants = headers
         .get_all(CONNECTION)
@@ -96,11 +142,10 @@ pub fn upgrade_request(headers: &HeaderMap) -> Option<HeaderValue> {
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
         .any(|t| t.trim().eq_ignore_ascii_case("upgrade"));
-    if wants {
-        headers.get(UPGRADE).cloned()
-    } else {
-        None
+    if !wants {
+        return None;
     }
+    headers.get(UPGRADE).filter(|v| v.as_bytes().eq_ignore_ascii_case(b"websocket")).cloned()
 }
 
 /// Removes hop-by-hop headers, including every header named in `Connection` (except the message
@@ -132,7 +177,7 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
     // Remove underscore spellings of hop-by-hop names too.
     let odd: Vec<HeaderName> = headers
         .keys()
-        .filter(|k| k.as_str().contains('_'))
+        .filter(|k| unusual(k.as_str()))
         .filter(|k| {
             normalise(k.as_str(), &mut buf);
             HOP_BY_HOP.contains(&buf.as_str())
@@ -229,11 +274,14 @@ mod tests {
             ("x_octogate_assertion", "a"),
             ("Remote-User", "a"),
             ("remote_user", "a"),
+            ("X-Octogate.Assertion", "a"),
+            ("X-Forwarded.User", "a"),
+            ("x~forwarded~email", "a"),
             ("accept", "text/html"),
             ("user-agent", "x"),
         ]);
         let n = strip_identity(&mut h, false);
-        assert_eq!(n, 11);
+        assert_eq!(n, 14);
         assert_eq!(h.len(), 2);
     }
 
@@ -279,6 +327,19 @@ mod tests {
         assert_eq!(upgrade_request(&h).unwrap(), "websocket");
         let h = map(&[("upgrade", "websocket")]);
         assert!(upgrade_request(&h).is_none());
+        let h = map(&[("connection", "Upgrade, HTTP2-Settings"), ("upgrade", "h2c"), ("http2-settings", "AAMAAABkAARAAAAAAAIAAAAA")]);
+        assert!(upgrade_request(&h).is_none(), "h2c must not be tunnelled");
+    }
+
+    #[test]
+    fn own_cookies_never_go_upstream() {
+        let mut h = map(&[("cookie", "october_session=abc; octogate=SEALED; octogate_0=A; octogate_login_xyz=L"), ("cookie", "other=1; octogatex=keep")]);
+        strip_own_cookies(&mut h, "octogate");
+        let v: Vec<_> = h.get_all("cookie").iter().map(|v| v.to_str().unwrap().to_string()).collect();
+        assert_eq!(v, vec!["october_session=abc; other=1; octogatex=keep".to_string()]);
+        let mut h = map(&[("cookie", "octogate=SEALED")]);
+        strip_own_cookies(&mut h, "octogate");
+        assert!(h.get("cookie").is_none());
     }
 
     #[test]

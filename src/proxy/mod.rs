@@ -1,6 +1,8 @@
 //! The reverse proxy: forwards a request to the upstream over the pooled client, streaming bodies
 //! both ways, and passes `Upgrade` (WebSocket) connections through.
+mod body;
 pub mod headers;
+mod tunnel;
 
 use std::time::{Duration, Instant};
 
@@ -53,6 +55,8 @@ pub struct Forwarding {
     pub forwarded_for: String,
     /// Extra headers (identity, assertion, request id).
     pub extra: Vec<(http::HeaderName, HeaderValue)>,
+    /// For a WebSocket upgrade: the connection permit the tunnel holds while it lives.
+    pub tunnel_permit: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 
 /// The upstream site.
@@ -67,12 +71,29 @@ pub struct Upstream {
     /// `X-Forwarded-Proto` sent upstream.
     public_proto: HeaderValue,
     timeout: Duration,
+    body_gap: Duration,
+    tunnel_idle: Duration,
+    /// Octogate's session cookie name, never forwarded.
+    own_cookie: String,
     client: HttpClient,
+}
+
+/// Timing and naming the upstream needs from the config.
+#[derive(Debug, Clone)]
+pub struct UpstreamOptions {
+    /// Response-header timeout.
+    pub timeout: Duration,
+    /// Longest silence between request-body chunks.
+    pub body_gap: Duration,
+    /// Idle timeout of upgraded (WebSocket) connections.
+    pub tunnel_idle: Duration,
+    /// Octogate's session cookie name (it and `name_…` are removed from `Cookie`).
+    pub own_cookie: String,
 }
 
 impl Upstream {
     /// Builds the upstream from validated config.
-    pub fn new(url: &url::Url, public_url: &url::Url, timeout: Duration, client: HttpClient) -> Result<Self, String> {
+    pub fn new(url: &url::Url, public_url: &url::Url, opts: UpstreamOptions, client: HttpClient) -> Result<Self, String> {
         let scheme = if url.scheme() == "https" { http::uri::Scheme::HTTPS } else { http::uri::Scheme::HTTP };
         let host = url.host_str().ok_or("upstream URL has no host")?;
         let auth = match url.port() {
@@ -88,7 +109,18 @@ impl Upstream {
         };
         let public_host = HeaderValue::from_str(&public_host).map_err(|e| format!("public host: {e}"))?;
         let public_proto = HeaderValue::from_str(public_url.scheme()).map_err(|e| format!("public scheme: {e}"))?;
-        Ok(Upstream { scheme, authority, prefix, public_host, public_proto, timeout, client })
+        Ok(Upstream {
+            scheme,
+            authority,
+            prefix,
+            public_host,
+            public_proto,
+            timeout: opts.timeout,
+            body_gap: opts.body_gap,
+            tunnel_idle: opts.tunnel_idle,
+            own_cookie: opts.own_cookie,
+            client,
+        })
     }
 
     /// Forwards `req` (whose headers were already cleaned) to `path_and_query` upstream.
@@ -101,6 +133,7 @@ impl Upstream {
     ) -> Result<(Response<Body>, Duration), ProxyError> {
         let upgrade = headers::upgrade_request(req.headers());
         headers::strip_hop_by_hop(req.headers_mut());
+        headers::strip_own_cookies(req.headers_mut(), &self.own_cookie);
         let client_upgrade = upgrade.as_ref().map(|_| hyper::upgrade::on(&mut req));
 
         let mut pq = String::with_capacity(self.prefix.len() + path_and_query.len());
@@ -130,11 +163,16 @@ impl Upstream {
         for (k, v) in fwd.extra {
             h.insert(k, v);
         }
+        let tunnel_permit = fwd.tunnel_permit;
         if let Some(u) = &upgrade {
             h.insert(CONNECTION, HeaderValue::from_static("upgrade"));
             h.insert(UPGRADE, u.clone());
         }
-        let body: Body = body.map_err(|e| Box::new(e) as BoxError).boxed();
+        let body: Body = if http_body::Body::is_end_stream(&body) {
+            body.map_err(|e| Box::new(e) as BoxError).boxed()
+        } else {
+            body::Deadline::new(body, self.body_gap).boxed()
+        };
         let out = Request::from_parts(parts, body);
 
         let started = Instant::now();
@@ -146,31 +184,29 @@ impl Upstream {
         let upstream_time = started.elapsed();
 
         if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
-            if let Some(client_up) = client_upgrade {
-                let mut resp = resp;
-                let server_up = hyper::upgrade::on(&mut resp);
-                tokio::spawn(async move {
-                    match tokio::try_join!(client_up, server_up) {
-                        Ok((c, s)) => {
-                            let mut c = hyper_util::rt::TokioIo::new(c);
-                            let mut s = hyper_util::rt::TokioIo::new(s);
-                            if let Err(e) = tokio::io::copy_bidirectional(&mut c, &mut s).await {
-                                tracing::debug!(error = %e, "upgraded connection ended with an error");
-                            }
-                        }
-                        Err(e) => tracing::warn!(error = %e, "upgrade failed"),
+            // Only a WebSocket upgrade we asked for, answered as one, becomes a tunnel.
+            let answered_ws = resp.headers().get(UPGRADE).is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"websocket"))
+                && resp.headers().contains_key("sec-websocket-accept");
+            let Some(client_up) = client_upgrade.filter(|_| answered_ws) else {
+                return Err(ProxyError::Unreachable("upstream switched protocols without a matching WebSocket upgrade".into()));
+            };
+            let mut resp = resp;
+            let server_up = hyper::upgrade::on(&mut resp);
+            let idle = self.tunnel_idle;
+            tokio::spawn(async move {
+                match tokio::try_join!(client_up, server_up) {
+                    Ok((c, s)) => {
+                        tunnel::pump(hyper_util::rt::TokioIo::new(c), hyper_util::rt::TokioIo::new(s), idle, tunnel_permit).await;
                     }
-                });
-                let (mut parts, body) = resp.into_parts();
-                let up = parts.headers.get(UPGRADE).cloned();
-                headers::strip_hop_by_hop(&mut parts.headers);
-                parts.headers.insert(CONNECTION, HeaderValue::from_static("upgrade"));
-                if let Some(up) = up {
-                    parts.headers.insert(UPGRADE, up);
+                    Err(e) => tracing::warn!(error = %e, "upgrade failed"),
                 }
-                let body: Body = body.map_err(|e| Box::new(e) as BoxError).boxed();
-                return Ok((Response::from_parts(parts, body), upstream_time));
-            }
+            });
+            let (mut parts, body) = resp.into_parts();
+            headers::strip_hop_by_hop(&mut parts.headers);
+            parts.headers.insert(CONNECTION, HeaderValue::from_static("upgrade"));
+            parts.headers.insert(UPGRADE, HeaderValue::from_static("websocket"));
+            let body: Body = body.map_err(|e| Box::new(e) as BoxError).boxed();
+            return Ok((Response::from_parts(parts, body), upstream_time));
         }
 
         let (mut parts, body) = resp.into_parts();

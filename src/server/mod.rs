@@ -15,7 +15,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::watch;
 
 use crate::app::{App, ConnInfo};
 use prefixed::Prefixed;
@@ -81,7 +81,7 @@ impl Server {
     /// for in-flight requests.
     pub async fn serve(self, app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
         let limits = self.limits;
-        let permits = Arc::new(Semaphore::new(limits.max_connections));
+        let permits = app.connection_permits();
         let graceful = hyper_util::server::graceful::GracefulShutdown::new();
         let mut builder = auto::Builder::new(TokioExecutor::new());
         builder

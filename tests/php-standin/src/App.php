@@ -59,16 +59,17 @@ final class App
         } catch (Throwable $e) {
             return self::denied('config_error', 'The octogate shim configuration is invalid.');
         }
-        $gate = new Gate($config, new IdentityProvisioner($directory), $prefix, $this->clock);
-        if (!$gate->isBackendPath($uri)) {
+        $backendPath = self::backendRoute($uri, $prefix);
+        if ($backendPath === null) {
             return Pages::home($uri, $assertion !== null && $assertion !== '');
         }
+        $gate = new Gate($config, new IdentityProvisioner($directory), $prefix, $this->clock);
 
         $loggedIn = isset($session[self::KEY_USER]) && is_int($session[self::KEY_USER]) ? $session[self::KEY_USER] : null;
         $state = SessionState::fromSession($loggedIn, static function (string $key) use ($session) {
             return $session[$key] ?? null;
         });
-        $decision = $gate->decide(new GateRequest($method, $uri, $remoteAddr, $assertion), $state);
+        $decision = $gate->decide(new GateRequest($method, $uri, $backendPath, $remoteAddr, $assertion), $state);
 
         switch ($decision->action) {
             case GateDecision::PASS:
@@ -96,6 +97,38 @@ final class App
                 }
                 return self::denied($decision->reason, $decision->message);
         }
+    }
+
+    /**
+     * October's routing, played: the backend route's slug (the path below
+     * the backend URI, "" for the backend home) if Laravel would send this
+     * URI to October's BackendController, else null (a public page).
+     *
+     * Like Laravel: a leading "/index.php" is the front controller (base
+     * URL), slashes around the path are trimmed, the path is percent-decoded
+     * once and then matched against "/PREFIX(/slug)?". Unlike Laravel the
+     * prefix matches case-insensitively (more requests reach the gate, never
+     * fewer). ".." segments are not resolved here, exactly as October keeps
+     * them; the Gate refuses such a URI (ambiguous_path).
+     */
+    public static function backendRoute(string $uri, string $prefix): ?string
+    {
+        $path = explode('#', explode('?', $uri, 2)[0], 2)[0];
+        if (preg_match('#\A/index\.php(?=/|\z)#i', $path) === 1) {
+            $path = substr($path, strlen('/index.php'));
+        }
+        $decoded = rawurldecode(trim($path, '/'));
+        $prefix = trim($prefix, '/');
+        if ($prefix === '') {
+            return $decoded;
+        }
+        if (strcasecmp($decoded, $prefix) === 0) {
+            return '';
+        }
+        if (strncasecmp($decoded, $prefix . '/', strlen($prefix) + 1) === 0) {
+            return (string) substr($decoded, strlen($prefix) + 1);
+        }
+        return null;
     }
 
     /**

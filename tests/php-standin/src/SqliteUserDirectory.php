@@ -151,6 +151,6 @@ final class SqliteUserDirectory implements UserDirectory
      */
     private static function record(array $row): UserRecord
     {
-        return new UserRecord((int) $row['id'], (string) $row['login'], $row['email'], $row['deleted_at'] !== null);
+        return new UserRecord((int) $row['id'], (string) $row['login'], $row['email'], $row['deleted_at'] !== null, ((int) $row['is_superuser']) === 1);
     }
 }
