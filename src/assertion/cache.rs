@@ -117,6 +117,7 @@ impl AssertionCache {
         signer.lifetime_secs().hash(&mut h);
         identity.sub.hash(&mut h);
         identity.email.hash(&mut h);
+        identity.email_verified.hash(&mut h);
         identity.name.hash(&mut h);
         identity.preferred_username.hash(&mut h);
         identity.groups.hash(&mut h);

@@ -53,6 +53,10 @@ pub struct Claims {
     pub sub: String,
     /// Email address, if released.
     pub email: Option<String>,
+    /// Whether the IdP verified the email (optional in the token; absent means false). The shim
+    /// links an existing account by email only when this is true.
+    #[serde(default)]
+    pub email_verified: bool,
     /// Display name, if released.
     pub name: Option<String>,
     /// Preferred username, if released.

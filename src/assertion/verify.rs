@@ -169,6 +169,12 @@ impl Verifier {
         else {
             return Err(Verdict::MissingClaim);
         };
+        // Optional, but when present it must be a boolean.
+        let email_verified = match c.get("email_verified") {
+            None => false,
+            Some(Value::Bool(b)) => *b,
+            Some(_) => return Err(Verdict::MissingClaim),
+        };
         // 7, 8. issuer and audience
         if iss != self.issuer {
             return Err(Verdict::WrongIssuer);
@@ -192,6 +198,7 @@ impl Verifier {
             aud,
             sub,
             email: take_string(&mut c, "email"),
+            email_verified,
             name: take_string(&mut c, "name"),
             preferred_username: take_string(&mut c, "preferred_username"),
             groups,
