@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod op;
+pub mod signin;
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
