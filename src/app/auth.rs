@@ -103,11 +103,24 @@ impl RefreshFlights {
             .or_insert_with(|| Arc::new(Flight { started: now, result: tokio::sync::OnceCell::new() }))
             .clone()
     }
+
+    /// Drops a finished flight so the next request tries the IdP again (used for transient
+    /// failures, which must not be replayed to later requests).
+    fn forget(&self, sid: &str, last_refresh: u64, flight: &Arc<Flight>) {
+        let mut map = match self.flights.lock() {
+            Ok(m) => m,
+            Err(p) => p.into_inner(),
+        };
+        let key = (sid.to_string(), last_refresh);
+        if map.get(&key).is_some_and(|f| Arc::ptr_eq(f, flight)) {
+            map.remove(&key);
+        }
+    }
 }
 
 async fn refresh(app: &App, ctx: &Ctx, data: &SessionData) -> RefreshResult {
     let flight = app.refresh.flight(&data.sid, data.last_refresh, ctx.now);
-    flight
+    let result = flight
         .result
         .get_or_init(|| async {
             let Some(rt_token) = data.refresh_token.as_deref() else {
@@ -135,7 +148,14 @@ async fn refresh(app: &App, ctx: &Ctx, data: &SessionData) -> RefreshResult {
             }
         })
         .await
-        .clone()
+        .clone();
+    // An unreachable IdP is transient: requests already waiting on this flight share its
+    // result, but later ones must try again rather than reuse the failure for the table's whole
+    // retention time (which would keep failing closed after the IdP is back).
+    if matches!(result, RefreshResult::Unavailable(_)) {
+        app.refresh.forget(&data.sid, data.last_refresh, &flight);
+    }
+    result
 }
 
 /// Authenticates and authorises a protected request.
