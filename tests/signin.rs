@@ -267,6 +267,8 @@ fn state_mismatch_gives_a_clear_400_with_try_again_and_no_loop() {
     let r = env.get(&mut jar.clone(), &format!("/oauth2/callback?code={code}"), "");
     assert_signin_error_page(&r, 400);
     assert_eq!(env.op.stats()["token"].as_u64().unwrap(), tokens_before, "no code exchange on a state mismatch");
+    let log = env.og.log();
+    assert!(log.contains("state_mismatch") && log.contains("missing_login_cookie") && log.contains("missing_state"), "reasons logged:\n{log}");
     // "Try again" starts a fresh sign-in at the OP, it does not come back to an error.
     let r = env.get(&mut jar.clone(), "/oauth2/start?rd=%2Fbackend", NAV);
     assert_redirect_to_signin(&env, &r);
@@ -434,6 +436,21 @@ fn absolute_and_idle_expiry() {
 }
 
 #[test]
+fn activity_keeps_a_session_alive_at_the_minimum_idle_timeout() {
+    let env = Env::start(vec![bob()], "idle_timeout = \"60s\"\nrefresh_interval = \"1h\"\n");
+    let now = unix_now();
+    let mut jar = Jar::default();
+    jar.cookies.insert("octogate".into(), seal_session(&env.key(), "octogate", &crafted("u-bob", &["admins"], now - 50, now - 50, now)));
+    // Active now, 50 s after the last recorded activity.
+    let r = env.get(&mut jar, "/backend/a", NAV);
+    assert_eq!(r.status, 200);
+    // 11 s later the user was idle for 11 s, not 61 s: still signed in.
+    wait_until_unix(now + 11);
+    let r = env.get(&mut jar, "/backend/b", NAV);
+    assert_eq!(r.status, 200, "an active user was signed out for idleness: {:?}\n{}", r.header("location"), env.og.log());
+}
+
+#[test]
 fn refresh_picks_up_a_changed_group() {
     let env = Env::start(vec![bob()], "refresh_interval = \"2s\"\n");
     let mut jar = Jar::default();
@@ -479,7 +496,7 @@ fn refresh_refused_signs_the_user_out() {
     assert_eq!(env.up.count(), before, "the deactivated user reached the upstream");
     assert!(jar_session(&jar, "octogate").is_none());
     assert!(env.og.log().contains("refresh refused by the IdP"));
-    assert!(env.op.stats()["grant_errors"].to_string().contains("invalid_grant") || env.grants("refresh_token") == 0);
+    assert_eq!(env.op.stats()["grant_errors"]["refresh_token"].as_u64(), Some(1), "one refused refresh: {}", env.op.stats());
 }
 
 #[test]
@@ -588,11 +605,11 @@ fn idp_unreachable_during_refresh_grace_then_fail_closed() {
     env.op.down();
     wait_until_unix(s2.last_refresh + 2 + 3 + 1);
     let before = env.up.count();
+    let ajax = request(env.og.addr, "GET", "/backend/z", Some(&jar), "x-requested-with: XMLHttpRequest\r\n");
+    assert_eq!(ajax.status, 503, "{}", ajax.text());
     let r = env.get(&mut jar, "/backend/z", NAV);
     assert_eq!(r.status, 503, "{}", r.text());
     assert!(clears_cookie(&r, "octogate"));
-    let r2 = request(env.og.addr, "GET", "/backend/z", Some(&jar), "x-requested-with: XMLHttpRequest\r\n");
-    assert!(r2.status == 401 || r2.status == 503);
     assert_eq!(env.up.count(), before, "fails closed: nothing forwarded");
     assert!(env.og.log().contains("failing closed"));
 }
