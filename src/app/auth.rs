@@ -211,8 +211,12 @@ pub(crate) async fn authenticate(app: &App, headers: &HeaderMap, ctx: &Ctx, navi
             }
         },
     }
-    // Sliding idle timeout: record activity at most once a minute to keep cookie writes rare.
-    if !dirty && ctx.now.saturating_sub(data.last_seen) >= 60 {
+    // Sliding idle timeout: record activity at most once a minute to keep cookie writes rare,
+    // and at least four times per idle timeout, so an active user is never idled out (with
+    // the 60 s minimum idle timeout a once-a-minute write only came due when the session had
+    // already expired).
+    let record_every = (rt.times.idle_timeout.as_secs() / 4).min(60);
+    if !dirty && ctx.now.saturating_sub(data.last_seen) >= record_every {
         data.last_seen = ctx.now;
         dirty = true;
     }
