@@ -165,3 +165,19 @@ pub fn set_cookie<'a>(resp: &'a RawResponse, name: &str) -> Option<&'a str> {
 pub fn clears_cookie(resp: &RawResponse, name: &str) -> bool {
     set_cookie(resp, name).is_some_and(|c| c.to_ascii_lowercase().contains("max-age=0"))
 }
+
+/// Waits (up to 5 s) until octogate's log contains every one of `needles` (its output is read
+/// by background threads, so the latest lines may arrive a moment after the response).
+pub fn log_has(og: &Octogate, needles: &[&str]) -> bool {
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let log = og.log();
+        if needles.iter().all(|n| log.contains(n)) {
+            return true;
+        }
+        if std::time::Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
