@@ -72,6 +72,9 @@ pub(crate) fn clear_session(ctx: &Ctx, chunks: usize) -> Vec<HeaderValue> {
         .collect()
 }
 
+/// How long (seconds) an "IdP unreachable" refresh result is shared before the IdP is asked again.
+const UNAVAILABLE_RETRY_SECS: u64 = 2;
+
 /// The single-flight refresh table: concurrent requests carrying the same session wait for one
 /// refresh at the IdP and all get its result (and so the new cookie, even with refresh-token
 /// rotation). Entries are kept briefly so late requests with the old cookie get the new one.
@@ -83,6 +86,8 @@ pub(crate) struct RefreshFlights {
 struct Flight {
     started: u64,
     result: tokio::sync::OnceCell<RefreshResult>,
+    /// A kept failure (see [`RefreshFlights::failed`]), not a refresh attempt.
+    kept_failure: bool,
 }
 
 #[derive(Clone)]
@@ -98,22 +103,27 @@ impl RefreshFlights {
             Ok(m) => m,
             Err(p) => p.into_inner(),
         };
-        map.retain(|_, f| now.saturating_sub(f.started) < 120);
+        map.retain(|_, f| {
+            let age = now.saturating_sub(f.started);
+            age < 120 && !(age >= UNAVAILABLE_RETRY_SECS && matches!(f.result.get(), Some(RefreshResult::Unavailable(_))))
+        });
         map.entry((sid.to_string(), last_refresh))
-            .or_insert_with(|| Arc::new(Flight { started: now, result: tokio::sync::OnceCell::new() }))
+            .or_insert_with(|| Arc::new(Flight { started: now, result: tokio::sync::OnceCell::new(), kept_failure: false }))
             .clone()
     }
 
-    /// Drops a finished flight so the next request tries the IdP again (used for transient
-    /// failures, which must not be replayed to later requests).
-    fn forget(&self, sid: &str, last_refresh: u64, flight: &Arc<Flight>) {
+    /// Records a transient failure (IdP unreachable) of `flight`: the failure is kept from
+    /// now on for [`UNAVAILABLE_RETRY_SECS`] only, so later requests of the session ask the IdP
+    /// again soon (and pick up its recovery) without each one waiting for a slow failure.
+    fn failed(&self, sid: &str, last_refresh: u64, flight: &Arc<Flight>, result: &RefreshResult) {
         let mut map = match self.flights.lock() {
             Ok(m) => m,
             Err(p) => p.into_inner(),
         };
         let key = (sid.to_string(), last_refresh);
-        if map.get(&key).is_some_and(|f| Arc::ptr_eq(f, flight)) {
-            map.remove(&key);
+        if !flight.kept_failure && map.get(&key).is_some_and(|f| Arc::ptr_eq(f, flight)) {
+            let done = Flight { started: super::unix_now(), result: tokio::sync::OnceCell::new_with(Some(result.clone())), kept_failure: true };
+            map.insert(key, Arc::new(done));
         }
     }
 }
@@ -150,10 +160,10 @@ async fn refresh(app: &App, ctx: &Ctx, data: &SessionData) -> RefreshResult {
         .await
         .clone();
     // An unreachable IdP is transient: requests already waiting on this flight share its
-    // result, but later ones must try again rather than reuse the failure for the table's whole
-    // retention time (which would keep failing closed after the IdP is back).
+    // result, but later ones must try again soon rather than reuse the failure for the table's
+    // whole retention time (which kept failing closed after the IdP was back).
     if matches!(result, RefreshResult::Unavailable(_)) {
-        app.refresh.forget(&data.sid, data.last_refresh, &flight);
+        app.refresh.failed(&data.sid, data.last_refresh, &flight, &result);
     }
     result
 }
