@@ -72,6 +72,9 @@ pub(crate) fn clear_session(ctx: &Ctx, chunks: usize) -> Vec<HeaderValue> {
         .collect()
 }
 
+/// How long (seconds) an "IdP unreachable" refresh result is shared before the IdP is asked again.
+const UNAVAILABLE_RETRY_SECS: u64 = 2;
+
 /// The single-flight refresh table: concurrent requests carrying the same session wait for one
 /// refresh at the IdP and all get its result (and so the new cookie, even with refresh-token
 /// rotation). Entries are kept briefly so late requests with the old cookie get the new one.
@@ -83,6 +86,8 @@ pub(crate) struct RefreshFlights {
 struct Flight {
     started: u64,
     result: tokio::sync::OnceCell<RefreshResult>,
+    /// A kept failure (see [`RefreshFlights::failed`]), not a refresh attempt.
+    kept_failure: bool,
 }
 
 #[derive(Clone)]
@@ -98,16 +103,34 @@ impl RefreshFlights {
             Ok(m) => m,
             Err(p) => p.into_inner(),
         };
-        map.retain(|_, f| now.saturating_sub(f.started) < 120);
+        map.retain(|_, f| {
+            let age = now.saturating_sub(f.started);
+            age < 120 && !(age >= UNAVAILABLE_RETRY_SECS && matches!(f.result.get(), Some(RefreshResult::Unavailable(_))))
+        });
         map.entry((sid.to_string(), last_refresh))
-            .or_insert_with(|| Arc::new(Flight { started: now, result: tokio::sync::OnceCell::new() }))
+            .or_insert_with(|| Arc::new(Flight { started: now, result: tokio::sync::OnceCell::new(), kept_failure: false }))
             .clone()
+    }
+
+    /// Records a transient failure (IdP unreachable) of `flight`: the failure is kept from
+    /// now on for [`UNAVAILABLE_RETRY_SECS`] only, so later requests of the session ask the IdP
+    /// again soon (and pick up its recovery) without each one waiting for a slow failure.
+    fn failed(&self, sid: &str, last_refresh: u64, flight: &Arc<Flight>, result: &RefreshResult) {
+        let mut map = match self.flights.lock() {
+            Ok(m) => m,
+            Err(p) => p.into_inner(),
+        };
+        let key = (sid.to_string(), last_refresh);
+        if !flight.kept_failure && map.get(&key).is_some_and(|f| Arc::ptr_eq(f, flight)) {
+            let done = Flight { started: super::unix_now(), result: tokio::sync::OnceCell::new_with(Some(result.clone())), kept_failure: true };
+            map.insert(key, Arc::new(done));
+        }
     }
 }
 
 async fn refresh(app: &App, ctx: &Ctx, data: &SessionData) -> RefreshResult {
     let flight = app.refresh.flight(&data.sid, data.last_refresh, ctx.now);
-    flight
+    let result = flight
         .result
         .get_or_init(|| async {
             let Some(rt_token) = data.refresh_token.as_deref() else {
@@ -135,7 +158,14 @@ async fn refresh(app: &App, ctx: &Ctx, data: &SessionData) -> RefreshResult {
             }
         })
         .await
-        .clone()
+        .clone();
+    // An unreachable IdP is transient: requests already waiting on this flight share its
+    // result, but later ones must try again soon rather than reuse the failure for the table's
+    // whole retention time (which kept failing closed after the IdP was back).
+    if matches!(result, RefreshResult::Unavailable(_)) {
+        app.refresh.failed(&data.sid, data.last_refresh, &flight, &result);
+    }
+    result
 }
 
 /// Authenticates and authorises a protected request.
@@ -192,8 +222,12 @@ pub(crate) async fn authenticate(app: &App, headers: &HeaderMap, ctx: &Ctx, navi
             }
         },
     }
-    // Sliding idle timeout: record activity at most once a minute to keep cookie writes rare.
-    if !dirty && ctx.now.saturating_sub(data.last_seen) >= 60 {
+    // Sliding idle timeout: record activity at most once a minute to keep cookie writes rare,
+    // and at least four times per idle timeout, so an active user is never idled out (with
+    // the 60 s minimum idle timeout a once-a-minute write only came due when the session had
+    // already expired).
+    let record_every = (rt.times.idle_timeout.as_secs() / 4).min(60);
+    if !dirty && ctx.now.saturating_sub(data.last_seen) >= record_every {
         data.last_seen = ctx.now;
         dirty = true;
     }

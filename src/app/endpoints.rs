@@ -197,10 +197,18 @@ async fn callback(app: &App, headers: &HeaderMap, query: &str, ctx: &Ctx) -> Res
     identity.groups = rt.policy.relevant_groups(&identity.groups);
     let data = SessionData::new(identity, None, ctx.now, tokens.refresh_token, tokens.id_token);
     // Signing in always replaces whatever session the browser brought (no fixation): clear the
-    // maximum chunk count so no stale chunk survives.
+    // maximum chunk count so no stale chunk survives, and, when the new session is chunked, the
+    // single cookie too (`set_cookie_headers` only expires it when told there were no chunks;
+    // a browser holding both would have its new session read as malformed).
     let mut cookies = clear_login;
     match auth::write_session(ctx, &data, session::MAX_CHUNKS) {
-        Ok(c) => cookies.extend(c),
+        Ok(c) => {
+            let single = format!("{}=", rt.cfg.session.cookie_name);
+            if !c.iter().any(|h| h.as_bytes().starts_with(single.as_bytes())) {
+                cookies.extend(clear_cookies(ctx, std::slice::from_ref(&rt.cfg.session.cookie_name)));
+            }
+            cookies.extend(c);
+        }
         Err(e) => {
             fail("session_too_large");
             tracing::error!(request_id = %ctx.request_id, reason = %e, "session could not be written");

@@ -4,6 +4,7 @@
 
 pub mod access;
 pub mod op;
+pub mod signin;
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};

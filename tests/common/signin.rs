@@ -1,0 +1,183 @@
+//! Helpers for the sign-in and session tests (`tests/signin.rs`): spawning octogate from an
+//! arbitrary config text, crafting and opening session/login cookies with the test's own cookie
+//! key, and driving the OP until (but not into) octogate's callback.
+use std::io::{BufRead, BufReader, Read};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use octogate::session::{CookieCipher, LoginState, SessionData};
+
+use super::op::{jar_get, jar_post, split_url};
+use super::*;
+
+/// Spawns octogate with exactly `config_text` (for configs [`ConfigSpec::render`] cannot express:
+/// several cookie keys, an https public URL). `keys` are the keys the text refers to.
+pub fn spawn_octogate(port: u16, dir: PathBuf, keys: Keys, config_text: &str) -> Octogate {
+    let config_path = dir.join("site.toml");
+    std::fs::write(&config_path, config_text).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_octogate"))
+        .args(["run", "--config"])
+        .arg(&config_path)
+        .env("OCTOGATE_LOG", "info,octogate=debug")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn octogate");
+    let log = Arc::new(Mutex::new(String::new()));
+    for pipe in [child.stderr.take().map(|p| Box::new(p) as Box<dyn Read + Send>), child.stdout.take().map(|p| Box::new(p) as Box<dyn Read + Send>)].into_iter().flatten() {
+        let log = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                let mut l = log.lock().unwrap();
+                l.push_str(&line);
+                l.push('\n');
+            }
+        });
+    }
+    let addr = format!("127.0.0.1:{port}").parse().unwrap();
+    let og = Octogate { child, addr, dir, config_path, keys, log };
+    og.wait_healthy();
+    og
+}
+
+/// The cipher octogate builds from one base64 cookie key.
+pub fn cipher(key_b64: &str) -> CookieCipher {
+    use base64::Engine;
+    let b = base64::engine::general_purpose::STANDARD.decode(key_b64).unwrap();
+    CookieCipher::new(&[<[u8; 32]>::try_from(b.as_slice()).unwrap()]).unwrap()
+}
+
+/// A fresh random cookie key (base64), as `octogate keygen` prints.
+pub fn new_cookie_key() -> String {
+    octogate::assertion::generate_keys().cookie_key_b64
+}
+
+pub fn seal_session(key_b64: &str, cookie_name: &str, data: &SessionData) -> String {
+    cipher(key_b64).seal(cookie_name, &data.encode()).unwrap()
+}
+
+pub fn open_session(key_b64: &str, cookie_name: &str, value: &str) -> Option<SessionData> {
+    cipher(key_b64).open(cookie_name, value).ok().and_then(|p| SessionData::decode(&p).ok())
+}
+
+pub fn seal_login(key_b64: &str, cookie_name: &str, data: &LoginState) -> String {
+    cipher(key_b64).seal(cookie_name, &data.encode()).unwrap()
+}
+
+pub fn open_login(key_b64: &str, cookie_name: &str, value: &str) -> Option<LoginState> {
+    cipher(key_b64).open(cookie_name, value).ok().and_then(|p| LoginState::decode(&p).ok())
+}
+
+/// The session value in a jar: the single cookie `name` or its chunks `name_0`, `name_1`, … joined.
+pub fn jar_session(jar: &Jar, name: &str) -> Option<String> {
+    if let Some(v) = jar.cookies.get(name) {
+        return Some(v.clone());
+    }
+    let mut out = String::new();
+    let mut i = 0;
+    while let Some(v) = jar.cookies.get(&format!("{name}_{i}")) {
+        out.push_str(v);
+        i += 1;
+    }
+    (i > 0).then_some(out)
+}
+
+/// Sleeps until the Unix clock reads at least `t`.
+pub fn wait_until_unix(t: u64) {
+    while octogate::app::unix_now() < t {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn absolute(base: &str, loc: &str) -> String {
+    if loc.starts_with("http://") || loc.starts_with("https://") {
+        loc.to_string()
+    } else {
+        let (addr, _) = split_url(base);
+        format!("http://{addr}{loc}")
+    }
+}
+
+fn form_action(html: &str, marker: &str) -> Option<String> {
+    let i = html.find(marker)?;
+    let start = html[..i].rfind("<form")?;
+    let a = html[start..].find("action=\"")? + start + 8;
+    let b = html[a..].find('"')? + a;
+    Some(html[a..b].replace("&amp;", "&"))
+}
+
+/// Like `navigate`, but stops at the first redirect to octogate's `/oauth2/callback` and returns
+/// that URL without requesting it. With `abort`, the OP's login/consent page is cancelled
+/// (`/interaction/:uid/abort`), which makes the OP answer the callback with `access_denied`.
+pub fn until_callback(jar: &mut Jar, url: &str, login: &str, password: &str, abort: bool) -> String {
+    let mut url = url.to_string();
+    for _ in 0..30 {
+        if split_url(&url).1.starts_with("/oauth2/callback") {
+            return url;
+        }
+        let r = jar_get(jar, &url, "");
+        if (300..400).contains(&r.status) {
+            url = absolute(&url, r.header("location").expect("redirect without location"));
+            continue;
+        }
+        let html = r.text();
+        let is_login = html.contains("id=\"password\"");
+        let is_consent = html.contains("id=\"consent\"");
+        if r.status == 200 && abort && (is_login || is_consent) {
+            let (_, path) = split_url(&url);
+            url = absolute(&url, &format!("{}/abort", path.split('?').next().unwrap()));
+            continue;
+        }
+        if r.status == 200 && is_login {
+            let action = absolute(&url, &form_action(&html, "id=\"password\"").unwrap());
+            let p = jar_post(jar, &action, &format!("login={login}&password={password}"));
+            assert!((300..400).contains(&p.status), "login POST answered {}: {}", p.status, p.text());
+            url = absolute(&action, p.header("location").unwrap());
+            continue;
+        }
+        if r.status == 200 && is_consent {
+            let action = absolute(&url, &form_action(&html, "id=\"consent\"").unwrap());
+            let p = jar_post(jar, &action, "");
+            assert!((300..400).contains(&p.status), "consent POST answered {}", p.status);
+            url = absolute(&action, p.header("location").unwrap());
+            continue;
+        }
+        panic!("never reached the callback; {url} answered {}: {}", r.status, r.text());
+    }
+    panic!("too many redirects");
+}
+
+/// A request with any method, extra header lines and the jar's cookies (the jar is not updated).
+pub fn request(addr: std::net::SocketAddr, method: &str, path: &str, jar: Option<&Jar>, extra: &str) -> RawResponse {
+    let cookies = jar.map(Jar::header).unwrap_or_default();
+    let body_headers = if method == "POST" { "content-length: 0\r\n" } else { "" };
+    raw(addr, &format!("{method} {path} HTTP/1.1\r\nhost: {addr}\r\n{cookies}{extra}{body_headers}connection: close\r\n\r\n")).expect("request")
+}
+
+/// The `Set-Cookie` header of `resp` for cookie `name`, if any.
+pub fn set_cookie<'a>(resp: &'a RawResponse, name: &str) -> Option<&'a str> {
+    resp.headers_named("set-cookie").into_iter().find(|c| c.split('=').next() == Some(name))
+}
+
+/// Whether `resp` expires cookie `name`.
+pub fn clears_cookie(resp: &RawResponse, name: &str) -> bool {
+    set_cookie(resp, name).is_some_and(|c| c.to_ascii_lowercase().contains("max-age=0"))
+}
+
+/// Waits (up to 5 s) until octogate's log contains every one of `needles` (its output is read
+/// by background threads, so the latest lines may arrive a moment after the response).
+pub fn log_has(og: &Octogate, needles: &[&str]) -> bool {
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let log = og.log();
+        if needles.iter().all(|n| log.contains(n)) {
+            return true;
+        }
+        if std::time::Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
