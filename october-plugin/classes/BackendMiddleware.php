@@ -26,7 +26,8 @@ use Throwable;
 /**
  * Laravel middleware on October's BackendController: applies the Gate's
  * decision (log in the asserted user, deny, sign out) before the backend
- * controller looks at the logged-in user.
+ * controller looks at the logged-in user. It is attached to nothing else,
+ * so every request it sees is a backend request and is always checked.
  */
 class BackendMiddleware
 {
@@ -40,7 +41,7 @@ class BackendMiddleware
     {
         $session = $request->session();
         try {
-            $gate = new Gate($this->loadConfig(), new IdentityProvisioner($this->directory()), $this->backendPrefix());
+            $gate = new Gate($this->loadConfig(), new IdentityProvisioner($this->directory()), $this->backendHome($request));
         } catch (Throwable $e) {
             Log::warning('octogate-sso: configuration error, backend closed', ['error' => get_class($e)]);
             return $this->denied('config_error', 'The octogate shim configuration is invalid.');
@@ -53,6 +54,7 @@ class BackendMiddleware
         $decision = $gate->decide(new GateRequest(
             (string) $request->method(),
             (string) $request->getRequestUri(),
+            self::backendPath($request),
             $request->server('REMOTE_ADDR'),
             is_string($assertion) ? $assertion : null
         ), $state);
@@ -130,9 +132,31 @@ class BackendMiddleware
         return new OctoberUserDirectory();
     }
 
-    protected function backendPrefix(): string
+    /**
+     * The backend home URL path, e.g. "/backend", or "/cms/backend" when
+     * October is installed in a subdirectory (the request's base URL).
+     *
+     * @param Request $request
+     */
+    protected function backendHome($request): string
     {
-        return '/' . trim((string) Config::get('backend.uri', 'backend'), '/');
+        $uri = Config::get('backend.uri', Config::get('cms.backendUri', 'backend'));
+        return rtrim((string) $request->getBaseUrl(), '/') . '/' . trim((string) $uri, '/');
+    }
+
+    /**
+     * What October's BackendController will route, relative to the backend
+     * URI: the backend route's "slug" parameter ("{slug?}", already
+     * percent-decoded by the router), e.g. "backend/auth/signin"; "" for
+     * the backend home. Taken from the matched route, not re-parsed from
+     * the URI, so the Gate sees what the controller will run.
+     *
+     * @param Request $request
+     */
+    private static function backendPath($request): string
+    {
+        $slug = $request->route('slug');
+        return is_string($slug) ? $slug : '';
     }
 
     private function currentUserId(): ?int

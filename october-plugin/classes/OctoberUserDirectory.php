@@ -103,6 +103,6 @@ final class OctoberUserDirectory implements UserDirectory
 
     private static function record(User $user): UserRecord
     {
-        return new UserRecord((int) $user->id, (string) $user->login, $user->email, (bool) $user->trashed());
+        return new UserRecord((int) $user->id, (string) $user->login, $user->email, (bool) $user->trashed(), (bool) $user->is_superuser);
     }
 }

@@ -60,6 +60,7 @@ function claims(array $overrides = [], array $remove = []): array
         'aud' => AUDIENCE,
         'sub' => '00u1a2b3c4d5e6f7g8h9',
         'email' => 'ada@example.com',
+        'email_verified' => true,
         'name' => 'Ada Lovelace',
         'preferred_username' => 'ada',
         'groups' => ['cms-admins', 'site1-editors'],
@@ -103,6 +104,8 @@ $add('valid_rotated_second_key', sign($h2, claims(), $k2['secret']), 'ok');
 $add('valid_without_typ', sign(['alg' => 'EdDSA', 'kid' => $k1['kid']], claims(), $k1['secret']), 'ok', 'typ is optional');
 $add('valid_superuser_publisher', sign($h1, claims(['role' => 'publisher', 'superuser' => true, 'groups' => []]), $k1['secret']), 'ok', 'empty groups array is fine');
 $add('valid_without_optional_profile_claims', sign($h1, claims([], ['email', 'name', 'preferred_username']), $k1['secret']), 'ok', 'email, name, preferred_username are not required by the verifier');
+$add('valid_email_verified_false', sign($h1, claims(['email_verified' => false]), $k1['secret']), 'ok', 'email_verified is optional; false is a well-typed value');
+$add('valid_without_email_verified', sign($h1, claims([], ['email_verified']), $k1['secret']), 'ok', 'email_verified absent is fine (treated as false)');
 $add('valid_lifetime_exactly_300', sign($h1, claims(['iat' => NOW - 100, 'exp' => NOW + 200]), $k1['secret']), 'ok');
 
 // --- time boundaries (skew 30) ---------------------------------------------
@@ -221,6 +224,11 @@ $types = [
     'iat_as_string' => ['iat' => (string) (NOW - 10)],
     'exp_as_float' => ['exp' => (float) (NOW + 290)],
     'exp_null' => ['exp' => null],
+    'iat_negative' => ['iat' => -1],
+    'exp_negative' => ['exp' => -1],
+    'email_verified_as_string' => ['email_verified' => 'true'],
+    'email_verified_as_int' => ['email_verified' => 1],
+    'email_verified_null' => ['email_verified' => null],
     'superuser_as_string' => ['superuser' => 'true'],
     'superuser_as_int' => ['superuser' => 1],
     'groups_as_string' => ['groups' => 'cms-admins'],

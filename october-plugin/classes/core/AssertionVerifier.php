@@ -218,7 +218,8 @@ final class AssertionVerifier
      * Step 6: every required claim present with the right type.
      *
      * aud may be a string or an array here; an array fails later as
-     * wrong_audience.
+     * wrong_audience. iat and exp are integers >= 0. email_verified is
+     * optional but, when present, a boolean.
      *
      * @param array<string, mixed> $c
      */
@@ -237,7 +238,13 @@ final class AssertionVerifier
         if (!isset($c['aud']) || !(is_string($c['aud']) || is_array($c['aud']))) {
             return false;
         }
-        if (!isset($c['iat'], $c['exp']) || !is_int($c['iat']) || !is_int($c['exp'])) {
+        // Unsigned integers, as in octogate's verifier (u64): a negative or
+        // fractional time is a wrongly typed claim.
+        if (!isset($c['iat'], $c['exp']) || !is_int($c['iat']) || !is_int($c['exp']) || $c['iat'] < 0 || $c['exp'] < 0) {
+            return false;
+        }
+        // Optional; absent means false, but present must be a JSON boolean.
+        if (array_key_exists('email_verified', $c) && !is_bool($c['email_verified'])) {
             return false;
         }
         if (!isset($c['superuser']) || !is_bool($c['superuser'])) {

@@ -9,9 +9,13 @@ namespace Octogate\Sso\Classes\Core;
  *
  * Fails closed: a backend request without a valid assertion is denied,
  * unless break-glass is on and the client address is allowed (and then the
- * request carries no assertion at all). October's own sign-in, password
- * reset and setup screens (the whole "auth" controller) are never shown to
- * octogate users; its sign-out redirects to octogate's sign-out URL.
+ * request carries no assertion at all). Every request it sees is a backend
+ * request (the adapter is attached to October's BackendController only); a
+ * URI path with dot segments or encoded separators is refused outright
+ * (ambiguous_path). October's own sign-in, password reset and setup screens
+ * (the whole Backend\Controllers\Auth controller, "backend/auth/..." below
+ * the backend URI) are never shown to octogate users; its sign-out
+ * ("backend/auth/signout") redirects to octogate's sign-out URL.
  */
 final class Gate
 {
@@ -19,52 +23,58 @@ final class Gate
     private $config;
     /** @var IdentityProvisioner */
     private $provisioner;
-    /** @var string normalised backend prefix, e.g. "/backend" */
+    /** @var string backend home URL path, e.g. "/backend" or "/cms/backend" */
     private $prefix;
     /** @var callable(): int */
     private $clock;
 
     /**
-     * @param string $backendPrefix e.g. "/backend" (October's backend.uri)
+     * @param string $backendPrefix backend home URL path: base path plus
+     *        October's backend.uri, e.g. "/backend" or "/cms/backend"
      * @param callable(): int|null $clock unix time source; time() by default
      */
     public function __construct(ShimConfig $config, IdentityProvisioner $provisioner, string $backendPrefix, ?callable $clock = null)
     {
         $this->config = $config;
         $this->provisioner = $provisioner;
-        $this->prefix = self::normalisePath($backendPrefix);
+        $this->prefix = self::normalisePrefix($backendPrefix);
         $this->clock = $clock ?? static function (): int {
             return time();
         };
     }
 
+    /**
+     * The backend home URL, e.g. "/backend" (auth screens redirect here).
+     */
     public function backendPrefix(): string
     {
         return $this->prefix === '' ? '/' : $this->prefix;
     }
 
     /**
-     * Whether a request URI is under the backend prefix.
+     * Decide for a request that October routed to its BackendController.
+     *
+     * There is no "not a backend request" answer: the adapter only calls
+     * this for backend requests. The controller/action comes from the
+     * adapter ($request->backendPath, October's route slug), never from
+     * re-parsing the URI; the raw URI is only checked for dot segments and
+     * encoded separators, which are refused outright.
      */
-    public function isBackendPath(string $uri): bool
-    {
-        return $this->backendAction($uri) !== null;
-    }
-
     public function decide(GateRequest $request, SessionState $state): GateDecision
     {
-        $action = $this->backendAction($request->uri);
-        if ($action === null) {
-            return GateDecision::pass('not_backend');
-        }
         $loggedIn = $state->loggedInUserId !== null;
+        if (self::isAmbiguousPath($request->uri)) {
+            return GateDecision::deny('ambiguous_path', $loggedIn, 'The request path contains dot segments or encoded separators.');
+        }
+        [$module, $controller, $action] = self::route($request->backendPath);
+        $authController = $module === 'backend' && $controller === 'auth';
         $hasAssertion = $request->assertion !== null && $request->assertion !== '';
 
         if (!$hasAssertion && $this->config->breakGlass
             && $this->config->breakGlassAddresses->contains($request->clientIp)) {
             return GateDecision::pass('break_glass');
         }
-        if ($action === 'auth/signout' || strpos($action, 'auth/signout/') === 0) {
+        if ($authController && $action === 'signout') {
             return GateDecision::signOut($this->config->signOutUrl);
         }
         if (!$hasAssertion) {
@@ -83,7 +93,49 @@ final class Gate
             return GateDecision::deny($result->verdict(), $loggedIn, 'The identity assertion was rejected.');
         }
         $identity = Identity::fromClaims($result->claims());
-        return $this->decideForIdentity($request, $state, $identity, self::isAuthController($action));
+        return $this->decideForIdentity($request, $state, $identity, $authController);
+    }
+
+    /**
+     * Whether the path of a raw request URI has a "." or ".." segment (raw
+     * or percent-encoded, any case) or an encoded "/" or "\" (or a raw
+     * "\"). October keeps ".." segments in its route slug, so such a path
+     * can name a controller other than the one it seems to; no legitimate
+     * backend URL needs one.
+     */
+    public static function isAmbiguousPath(string $uri): bool
+    {
+        $path = explode('#', explode('?', $uri, 2)[0], 2)[0];
+        if (preg_match('/%(2f|5c)|\\\\/i', $path) === 1) {
+            return true;
+        }
+        foreach (explode('/', rawurldecode($path)) as $segment) {
+            if ($segment === '.' || $segment === '..') {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /**
+     * [module, controller, action] the way October's BackendController::run()
+     * reads its slug: empty segments dropped, defaults "backend", "index",
+     * "index"; a hyphenated action camel-cased (RouterHelper/parseAction).
+     * Lower-cased, since PHP resolves class and method names
+     * case-insensitively.
+     *
+     * @return array{0: string, 1: string, 2: string}
+     */
+    public static function route(string $backendPath): array
+    {
+        $segments = array_values(array_filter(explode('/', strtolower($backendPath)), static function (string $s): bool {
+            return $s !== '';
+        }));
+        $action = $segments[2] ?? 'index';
+        if (strpos($action, '-') !== false) {
+            $action = str_replace(['-', '_'], '', $action);
+        }
+        return [$segments[0] ?? 'backend', $segments[1] ?? 'index', $action];
     }
 
     private function decideForIdentity(GateRequest $request, SessionState $state, Identity $identity, bool $authScreen): GateDecision
@@ -115,60 +167,18 @@ final class Gate
         } else {
             // October v3 caches a failed check() within the request: let a
             // GET come back so the controller sees the logged-in user.
-            $redirect = $isRead ? $request->uri : null;
+            // A leading "//" would make the Location protocol-relative.
+            $redirect = $isRead ? '/' . ltrim($request->uri, '/') : null;
         }
         return GateDecision::login($userId, $newState, $state->loggedInUserId !== null, $redirect, $isRead ? 302 : 303);
     }
 
     /**
-     * The path below the backend prefix ("" for the prefix itself), or null
-     * if the URI is not a backend URI. Lower-cased: PHP resolves controller
-     * and action names case-insensitively.
+     * "/backend", "/cms/backend": single slashes, no trailing slash; "" for "/".
      */
-    private function backendAction(string $uri): ?string
+    private static function normalisePrefix(string $prefix): string
     {
-        $path = self::normalisePath($uri);
-        if ($this->prefix === '') {
-            return ltrim($path, '/');
-        }
-        if ($path === $this->prefix) {
-            return '';
-        }
-        if (strpos($path, $this->prefix . '/') === 0) {
-            return substr($path, strlen($this->prefix) + 1);
-        }
-        return null;
-    }
-
-    private static function isAuthController(string $action): bool
-    {
-        return $action === 'auth' || strpos($action, 'auth/') === 0;
-    }
-
-    /**
-     * Path only, percent-decoded, lower-case, dot segments resolved, single
-     * slashes, no trailing slash, no leading "/index.php"; "" for the root.
-     */
-    private static function normalisePath(string $uri): string
-    {
-        $path = explode('?', $uri, 2)[0];
-        $path = explode('#', $path, 2)[0];
-        $path = strtolower(rawurldecode($path));
-        $path = (string) preg_replace('#[/\\\\]+#', '/', '/' . $path);
-        $segments = [];
-        foreach (explode('/', $path) as $segment) {
-            if ($segment === '' || $segment === '.') {
-                continue;
-            }
-            if ($segment === '..') {
-                array_pop($segments);
-                continue;
-            }
-            $segments[] = $segment;
-        }
-        if (($segments[0] ?? null) === 'index.php') {
-            array_shift($segments);
-        }
-        return $segments === [] ? '' : '/' . implode('/', $segments);
+        $trimmed = trim((string) preg_replace('#/+#', '/', $prefix), '/');
+        return $trimmed === '' ? '' : '/' . $trimmed;
     }
 }

@@ -13,6 +13,8 @@ final class Identity
     public $sub;
     /** @var string|null */
     public $email;
+    /** @var bool the email_verified claim; false when absent */
+    public $emailVerified;
     /** @var string|null */
     public $name;
     /** @var string|null */
@@ -37,7 +39,8 @@ final class Identity
         array $groups,
         string $role,
         bool $superuser,
-        string $sid
+        string $sid,
+        bool $emailVerified = false
     ) {
         $this->sub = $sub;
         $this->email = $email;
@@ -47,6 +50,7 @@ final class Identity
         $this->role = $role;
         $this->superuser = $superuser;
         $this->sid = $sid;
+        $this->emailVerified = $emailVerified;
     }
 
     /**
@@ -66,7 +70,8 @@ final class Identity
             array_values(array_filter((array) $claims['groups'], 'is_string')),
             (string) $claims['role'],
             (bool) $claims['superuser'],
-            (string) $claims['sid']
+            (string) $claims['sid'],
+            ($claims['email_verified'] ?? false) === true
         );
     }
 

@@ -6,8 +6,10 @@ namespace Octogate\Sso\Classes\Core;
 
 /**
  * Maps an Identity to a backend user id: by linked sub, else by email (and
- * links it), else creates a user. Syncs name, email, role and superuser.
- * Refuses soft-deleted users. Never sets the password of an existing user.
+ * links it; only for an email_verified identity and never to a superuser
+ * account: email_link_refused), else creates a user. Syncs name, email,
+ * role and superuser. Refuses soft-deleted users. Never sets the password
+ * of an existing user.
  */
 final class IdentityProvisioner
 {
@@ -42,7 +44,7 @@ final class IdentityProvisioner
         if ($user === null && $identity->email !== null) {
             $user = $this->directory->findByEmail($identity->email);
             if ($user !== null) {
-                self::refuseDeleted($user);
+                self::refuseEmailLink($identity, $user);
                 $this->directory->link($identity->sub, $user->id);
             }
         }
@@ -54,6 +56,28 @@ final class IdentityProvisioner
         $this->checkEmailFree($attributes->email, $user->id);
         $this->directory->update($user->id, $attributes);
         return $user->id;
+    }
+
+    /**
+     * A first sign-in may take over an existing account by email only if
+     * the identity provider verified that email, and never a superuser
+     * account (an administrator links those by hand).
+     */
+    private static function refuseEmailLink(Identity $identity, UserRecord $user): void
+    {
+        if (!$identity->emailVerified) {
+            throw new ProvisioningException(
+                ProvisioningException::EMAIL_LINK_REFUSED,
+                'A backend account with this email address already exists, and the identity provider did not mark the address as verified; an administrator must link the account.'
+            );
+        }
+        self::refuseDeleted($user);
+        if ($user->superuser) {
+            throw new ProvisioningException(
+                ProvisioningException::EMAIL_LINK_REFUSED,
+                'A superuser backend account with this email address already exists; superuser accounts are never linked by email. An administrator must link the account.'
+            );
+        }
     }
 
     private static function refuseDeleted(UserRecord $user): void

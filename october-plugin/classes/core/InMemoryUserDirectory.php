@@ -123,6 +123,6 @@ final class InMemoryUserDirectory implements UserDirectory
      */
     private function record(array $row): UserRecord
     {
-        return new UserRecord((int) $row['id'], (string) $row['login'], $row['email'], $row['deleted_at'] !== null);
+        return new UserRecord((int) $row['id'], (string) $row['login'], $row['email'], $row['deleted_at'] !== null, (bool) $row['is_superuser']);
     }
 }

@@ -16,6 +16,7 @@ final class ProvisioningException extends RuntimeException
     public const UNKNOWN_ROLE = 'unknown_role';
     public const MISSING_EMAIL = 'missing_email';
     public const EMAIL_CONFLICT = 'email_conflict';
+    public const EMAIL_LINK_REFUSED = 'email_link_refused';
 
     /** @var string */
     private $reason;

@@ -17,12 +17,15 @@ final class UserRecord
     public $email;
     /** @var bool true if the user is soft-deleted (trashed) */
     public $deleted;
+    /** @var bool is_superuser */
+    public $superuser;
 
-    public function __construct(int $id, string $login, ?string $email, bool $deleted)
+    public function __construct(int $id, string $login, ?string $email, bool $deleted, bool $superuser)
     {
         $this->id = $id;
         $this->login = $login;
         $this->email = $email;
         $this->deleted = $deleted;
+        $this->superuser = $superuser;
     }
 }

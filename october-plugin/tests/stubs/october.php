@@ -309,13 +309,48 @@ namespace Illuminate\Http {
          * @param array<string, string> $server
          * @param array<string, string> $headers
          */
-        public function __construct(string $method, string $uri, array $server, array $headers, \Illuminate\Session\Store $session)
+        /** @var string */
+        private $baseUrl;
+
+        public function __construct(string $method, string $uri, array $server, array $headers, \Illuminate\Session\Store $session, string $baseUrl = '')
         {
             $this->methodName = $method;
             $this->uri = $uri;
             $this->serverVars = $server;
             $this->headerVars = array_change_key_case($headers, CASE_LOWER);
             $this->sessionStore = $session;
+            $this->baseUrl = $baseUrl;
+        }
+
+        /**
+         * Symfony's base URL: "" or e.g. "/cms" for a subdirectory install.
+         */
+        public function getBaseUrl()
+        {
+            return $this->baseUrl;
+        }
+
+        /**
+         * The matched route's parameter, as Laravel would give it for
+         * October's backend route (prefix Config backend.uri, "{slug?}"
+         * where (.*)?): matched against '/' . rawurldecode(trim(path info,
+         * '/')), case-sensitively. Only 'slug' is supported.
+         */
+        public function route($param = null, $default = null)
+        {
+            if ($param !== 'slug') {
+                throw new \LogicException('stub route() only knows the slug parameter');
+            }
+            $path = explode('?', $this->uri, 2)[0];
+            if ($this->baseUrl !== '' && strpos($path, $this->baseUrl) === 0) {
+                $path = substr($path, strlen($this->baseUrl));
+            }
+            $decoded = '/' . rawurldecode(trim($path, '/'));
+            $prefix = preg_quote(trim((string) \Config::get('backend.uri', 'backend'), '/'), '#');
+            if (preg_match('#\A/' . $prefix . '(?:/(?P<slug>.*))?\z#s', $decoded, $m) !== 1) {
+                throw new \LogicException('the backend route would not match ' . $this->uri);
+            }
+            return isset($m['slug']) && $m['slug'] !== '' ? $m['slug'] : $default;
         }
 
         public function method()

@@ -60,6 +60,7 @@ final class TokenFactory
             'aud' => self::AUDIENCE,
             'sub' => 'okta-sub-ada',
             'email' => 'ada@example.com',
+            'email_verified' => true,
             'name' => 'Ada King Lovelace',
             'preferred_username' => 'ada',
             'groups' => ['cms-admins'],

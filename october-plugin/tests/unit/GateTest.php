@@ -47,27 +47,109 @@ final class GateTest extends TestCase
         return new SessionState(null, null, null, null, null);
     }
 
-    private function decide(string $method, string $uri, ?string $assertion, ?SessionState $state = null, array $settings = [], ?string $ip = '10.0.0.2'): GateDecision
+    /**
+     * @param string|null $slug what October routes below the backend URI; by
+     *        default the decoded path after "/backend/" (what Laravel's route
+     *        slug would be for these test URIs)
+     */
+    private function decide(string $method, string $uri, ?string $assertion, ?SessionState $state = null, array $settings = [], ?string $ip = '10.0.0.2', ?string $slug = null): GateDecision
     {
-        return $this->gate($settings)->decide(new GateRequest($method, $uri, $ip, $assertion), $state ?? self::anonymous());
+        if ($slug === null) {
+            $path = rawurldecode(trim(explode('?', $uri, 2)[0], '/'));
+            $slug = (string) preg_replace('#\Abackend(/|\z)#', '', $path);
+        }
+        return $this->gate($settings)->decide(new GateRequest($method, $uri, $slug, $ip, $assertion), $state ?? self::anonymous());
     }
 
-    public function testPublicPathsPass(): void
+    private static function loggedIn(): SessionState
     {
-        $this->assertSame(GateDecision::PASS, $this->decide('GET', '/', null)->action);
-        $this->assertSame(GateDecision::PASS, $this->decide('GET', '/backendish/page', null)->action);
-        $this->assertSame(GateDecision::PASS, $this->decide('GET', '/blog?x=/backend', null)->action);
+        return new SessionState(7, 'sid-one', 'okta-sub-ada', 7, 'f');
     }
 
     public function testBackendWithoutAssertionIsDenied(): void
     {
-        foreach (['/backend', '/backend/', '/backend/cms', '/BACKEND/cms?x=1', '//backend//cms', '/index.php/backend/cms', '/x/../backend/cms'] as $uri) {
+        foreach (['/backend', '/backend/', '/backend/cms', '/backend/cms?x=1', '//backend//cms', '/backend/backend/users'] as $uri) {
             $d = $this->decide('GET', $uri, null);
             $this->assertSame(GateDecision::DENY, $d->action, $uri);
             $this->assertSame(403, $d->status);
             $this->assertSame('no_assertion', $d->reason);
         }
         $this->assertSame(GateDecision::DENY, $this->decide('GET', '/backend', '')->action, 'empty header = none');
+    }
+
+    /**
+     * The Gate is only asked about requests October routed to its
+     * BackendController, so it never answers "not a backend request",
+     * whatever the URI looks like (subdirectory installs, front controller
+     * in the path, odd spellings).
+     */
+    public function testThereIsNoNotBackendPass(): void
+    {
+        $cases = [
+            ['/cms/backend', ''],
+            ['/cms/backend/backend/auth/signin', 'backend/auth/signin'],
+            ['/index.php/backend/cms', 'cms'],
+            ['/', ''],
+            ['/blog?x=/backend', 'cms'],
+            ['/BACKEND/cms', 'cms'],
+        ];
+        foreach ($cases as [$uri, $slug]) {
+            $d = $this->decide('GET', $uri, null, null, [], '10.0.0.2', $slug);
+            $this->assertSame(GateDecision::DENY, $d->action, $uri);
+            $this->assertSame('no_assertion', $d->reason, $uri);
+        }
+    }
+
+    /**
+     * @return array<string, array{0: string, 1: string}> uri, slug as Laravel would route it
+     */
+    public function ambiguousPaths(): array
+    {
+        return [
+            'signin via ..' => ['/backend/backend/auth/signin/../../../..', 'backend/auth/signin/../../../..'],
+            'signin via %2e%2e' => ['/backend/backend/auth/signin/%2e%2e/%2e%2e/%2e%2e/%2e%2e', 'backend/auth/signin/../../../..'],
+            'signin via %2E%2E' => ['/backend/backend/auth/signin/%2E%2E/%2E%2E/%2E%2E/%2E%2E', 'backend/auth/signin/../../../..'],
+            'signin via mixed .%2E' => ['/backend/backend/auth/signin/.%2E/%2e./..', 'backend/auth/signin/../../..'],
+            'themes via ..' => ['/backend/cms/themes/index/../../../..', 'cms/themes/index/../../../..'],
+            'themes via %2e%2e' => ['/backend/cms/themes/index/%2e%2e/%2e%2e/%2e%2e/%2e%2e', 'cms/themes/index/../../../..'],
+            'single dot' => ['/backend/./cms', './cms'],
+            'encoded single dot' => ['/backend/%2e/cms', './cms'],
+            'trailing ..' => ['/backend/cms/..', 'cms/..'],
+            'with query' => ['/backend/cms/../x?a=b', 'cms/../x'],
+            'encoded slash' => ['/backend/backend%2fauth%2fsignin', 'backend/auth/signin'],
+            'encoded slash upper' => ['/backend/backend%2Fauth%2Fsignin', 'backend/auth/signin'],
+            'encoded backslash' => ['/backend/cms%5c..%5cx', 'cms\\..\\x'],
+            'raw backslash' => ['/backend/cms\\..\\x', 'cms\\..\\x'],
+        ];
+    }
+
+    /**
+     * @dataProvider ambiguousPaths
+     */
+    public function testAmbiguousPathsAreDeniedWithAndWithoutSessionAndAssertion(string $uri, string $slug): void
+    {
+        $breakGlass = ['break_glass' => '1', 'break_glass_addresses' => '10.0.0.2'];
+        foreach ([self::anonymous(), self::loggedIn()] as $state) {
+            foreach ([null, $this->tokens->token()] as $assertion) {
+                foreach ([[], $breakGlass] as $settings) {
+                    foreach (['GET', 'POST'] as $method) {
+                        $d = $this->decide($method, $uri, $assertion, $state, $settings, '10.0.0.2', $slug);
+                        $this->assertSame(GateDecision::DENY, $d->action);
+                        $this->assertSame(403, $d->status);
+                        $this->assertSame('ambiguous_path', $d->reason);
+                        $this->assertSame($state->loggedInUserId !== null, $d->logoutFirst);
+                    }
+                }
+            }
+        }
+        $this->assertTrue(Gate::isAmbiguousPath($uri));
+    }
+
+    public function testUnambiguousPathsWithDotsAreFine(): void
+    {
+        foreach (['/backend', '/backend/cms/a.b', '/backend/.../x', '/backend/..x/.y', '/backend/cms?x=../../..', '/backend/cms?p=%2e%2e%2f', '/backend/%2e%2e%2e'] as $uri) {
+            $this->assertFalse(Gate::isAmbiguousPath($uri), $uri);
+        }
     }
 
     public function testInvalidAssertionIsDeniedWithVerdictAndLogsOutSession(): void
@@ -83,20 +165,26 @@ final class GateTest extends TestCase
     }
 
     /**
+     * October's real auth URLs: module "backend", controller "auth" (the
+     * Backend\\Controllers\\Auth class) below the backend URI.
+     *
      * @return array<string, array{0: string, 1: string}>
      */
     public function authScreens(): array
     {
         return [
-            'signin' => ['GET', '/backend/auth/signin'],
-            'signin POST' => ['POST', '/backend/auth/signin'],
-            'auth index' => ['GET', '/backend/auth'],
-            'restore' => ['GET', '/backend/auth/restore'],
-            'restore POST' => ['POST', '/backend/auth/restore'],
-            'reset' => ['GET', '/backend/auth/reset/1/abc'],
-            'setup' => ['GET', '/backend/auth/setup'],
-            'setup mixed case' => ['POST', '/backend/Auth/SetUp'],
-            'encoded' => ['GET', '/backend/auth/sign%69n'],
+            'signin' => ['GET', '/backend/backend/auth/signin'],
+            'signin POST' => ['POST', '/backend/backend/auth/signin'],
+            'auth index' => ['GET', '/backend/backend/auth'],
+            'auth index explicit' => ['GET', '/backend/backend/auth/index'],
+            'restore' => ['GET', '/backend/backend/auth/restore'],
+            'restore POST' => ['POST', '/backend/backend/auth/restore'],
+            'reset' => ['GET', '/backend/backend/auth/reset/1/abc'],
+            'setup' => ['GET', '/backend/backend/auth/setup'],
+            'setup mixed case' => ['POST', '/backend/Backend/Auth/SetUp'],
+            'hyphenated action' => ['GET', '/backend/backend/auth/sign-in'],
+            'encoded' => ['GET', '/backend/backend/auth/sign%69n'],
+            'empty segments' => ['GET', '/backend//backend//auth//signin'],
         ];
     }
 
@@ -105,9 +193,12 @@ final class GateTest extends TestCase
      */
     public function testAuthScreensAreBlockedWithoutAssertion(string $method, string $uri): void
     {
-        $d = $this->decide($method, $uri, null);
-        $this->assertSame(GateDecision::DENY, $d->action);
-        $this->assertSame(403, $d->status);
+        foreach ([self::anonymous(), self::loggedIn()] as $state) {
+            $d = $this->decide($method, $uri, null, $state);
+            $this->assertSame(GateDecision::DENY, $d->action);
+            $this->assertSame('no_assertion', $d->reason);
+            $this->assertSame(403, $d->status);
+        }
     }
 
     /**
@@ -118,15 +209,39 @@ final class GateTest extends TestCase
         $d = $this->decide($method, $uri, $this->tokens->token());
         $this->assertSame(GateDecision::LOGIN, $d->action);
         $this->assertSame('/backend', $d->redirectTo, 'never the password form');
+        $again = $this->decide($method, $uri, $this->tokens->token(), $d->state);
+        $this->assertSame(GateDecision::REDIRECT, $again->action, 'logged in: still never the password form');
+        $this->assertSame('/backend', $again->redirectTo);
     }
 
     public function testSignOutRedirectsToConfiguredUrl(): void
     {
-        $d = $this->decide('GET', '/backend/auth/signout', null, new SessionState(3, 's', 'u', 3, 'f'));
+        $d = $this->decide('GET', '/backend/backend/auth/signout', null, new SessionState(3, 's', 'u', 3, 'f'));
         $this->assertSame(GateDecision::SIGN_OUT, $d->action);
         $this->assertSame('/oauth2/sign_out', $d->redirectTo);
-        $d = $this->decide('GET', '/backend/auth/signout', $this->tokens->token(), null, ['sign_out_url' => 'https://sso.example.com/out']);
+        $d = $this->decide('GET', '/backend/backend/auth/signout', $this->tokens->token(), null, ['sign_out_url' => 'https://sso.example.com/out']);
         $this->assertSame('https://sso.example.com/out', $d->redirectTo);
+        $this->assertSame(GateDecision::SIGN_OUT, $this->decide('POST', '/backend/Backend/Auth/Sign-Out', null)->action);
+    }
+
+    public function testOldShortAuthUrlsAreNotSpecial(): void
+    {
+        // "/backend/auth/..." is module "auth", which October 404s: neither
+        // sign-out nor an auth screen, just a backend request.
+        $this->assertSame('no_assertion', $this->decide('GET', '/backend/auth/signout', null)->reason);
+        $d = $this->decide('GET', '/backend/auth/signin', $this->tokens->token());
+        $this->assertSame(GateDecision::LOGIN, $d->action);
+        $this->assertSame('/backend/auth/signin', $d->redirectTo);
+    }
+
+    public function testRouteReadsTheSlugLikeOctober(): void
+    {
+        $this->assertSame(['backend', 'index', 'index'], Gate::route(''));
+        $this->assertSame(['backend', 'index', 'index'], Gate::route('/'));
+        $this->assertSame(['cms', 'index', 'index'], Gate::route('cms'));
+        $this->assertSame(['backend', 'auth', 'index'], Gate::route('backend/auth'));
+        $this->assertSame(['backend', 'auth', 'signout'], Gate::route('Backend//AUTH/sign-out/'));
+        $this->assertSame(['acme', 'blog', 'posts'], Gate::route('acme/blog/posts/update/1'));
     }
 
     public function testValidAssertionLogsInAndRedirectsGetToItself(): void
@@ -211,18 +326,18 @@ final class GateTest extends TestCase
     public function testBreakGlassAllowsListedAddressWithoutAssertion(): void
     {
         $settings = ['break_glass' => '1', 'break_glass_addresses' => '192.0.2.10, 198.51.100.0/24'];
-        $this->assertSame('break_glass', $this->decide('GET', '/backend/auth/signin', null, null, $settings, '192.0.2.10')->reason);
-        $this->assertSame('break_glass', $this->decide('POST', '/backend/auth/signin', null, null, $settings, '198.51.100.77')->reason);
-        $this->assertSame(GateDecision::PASS, $this->decide('GET', '/backend/auth/signout', null, null, $settings, '192.0.2.10')->action);
+        $this->assertSame('break_glass', $this->decide('GET', '/backend/backend/auth/signin', null, null, $settings, '192.0.2.10')->reason);
+        $this->assertSame('break_glass', $this->decide('POST', '/backend/backend/auth/signin', null, null, $settings, '198.51.100.77')->reason);
+        $this->assertSame(GateDecision::PASS, $this->decide('GET', '/backend/backend/auth/signout', null, null, $settings, '192.0.2.10')->action);
     }
 
     public function testBreakGlassDeniesOtherAddressesAndWhenDisabled(): void
     {
         $settings = ['break_glass' => '1', 'break_glass_addresses' => '192.0.2.10'];
-        $this->assertSame(GateDecision::DENY, $this->decide('GET', '/backend/auth/signin', null, null, $settings, '192.0.2.11')->action);
-        $this->assertSame(GateDecision::DENY, $this->decide('GET', '/backend/auth/signin', null, null, $settings, null)->action);
+        $this->assertSame(GateDecision::DENY, $this->decide('GET', '/backend/backend/auth/signin', null, null, $settings, '192.0.2.11')->action);
+        $this->assertSame(GateDecision::DENY, $this->decide('GET', '/backend/backend/auth/signin', null, null, $settings, null)->action);
         $off = ['break_glass' => '0', 'break_glass_addresses' => '192.0.2.10'];
-        $this->assertSame(GateDecision::DENY, $this->decide('GET', '/backend/auth/signin', null, null, $off, '192.0.2.10')->action);
+        $this->assertSame(GateDecision::DENY, $this->decide('GET', '/backend/backend/auth/signin', null, null, $off, '192.0.2.10')->action);
     }
 
     public function testBreakGlassDoesNotBypassAnInvalidAssertion(): void
@@ -248,16 +363,55 @@ final class GateTest extends TestCase
     {
         $config = ShimConfig::load([], []);
         $gate = new Gate($config, new IdentityProvisioner($this->dir), '/backend');
-        $d = $gate->decide(new GateRequest('GET', '/backend', '10.0.0.1', $this->tokens->token()), self::anonymous());
+        $d = $gate->decide(new GateRequest('GET', '/backend', '', '10.0.0.1', $this->tokens->token()), self::anonymous());
         $this->assertSame('not_configured', $d->reason);
     }
 
-    public function testCustomBackendPrefix(): void
+    public function testBackendHomeWithCustomPrefixAndSubdirectory(): void
     {
         $config = ShimConfig::load([], []);
         $gate = new Gate($config, new IdentityProvisioner($this->dir), 'admin/');
-        $this->assertTrue($gate->isBackendPath('/admin/cms'));
-        $this->assertFalse($gate->isBackendPath('/backend/cms'));
         $this->assertSame('/admin', $gate->backendPrefix());
+        $sub = new Gate($config, new IdentityProvisioner($this->dir), '/cms//backend/');
+        $this->assertSame('/cms/backend', $sub->backendPrefix());
+    }
+
+    public function testSubdirectoryInstallIsEnforcedAndRedirectsStayInside(): void
+    {
+        $config = ShimConfig::load([
+            'public_keys' => $this->tokens->publicKeyBase64(),
+            'issuer' => TokenFactory::ISSUER,
+            'audience' => TokenFactory::AUDIENCE,
+        ], []);
+        $gate = new Gate($config, new IdentityProvisioner($this->dir), '/cms/backend', static function (): int {
+            return TokenFactory::NOW;
+        });
+        $d = $gate->decide(new GateRequest('GET', '/cms/backend/cms', 'cms', '10.0.0.2', null), self::anonymous());
+        $this->assertSame('no_assertion', $d->reason);
+        $d = $gate->decide(new GateRequest('GET', '/cms/backend/cms/themes/index/../../../..', 'cms/themes/index/../../../..', '10.0.0.2', null), self::anonymous());
+        $this->assertSame('ambiguous_path', $d->reason);
+        $d = $gate->decide(new GateRequest('GET', '/cms/backend/backend/auth/signin', 'backend/auth/signin', '10.0.0.2', $this->tokens->token()), self::anonymous());
+        $this->assertSame('/cms/backend', $d->redirectTo);
+        $d = $gate->decide(new GateRequest('GET', '/cms/backend/cms?x=1', 'cms', '10.0.0.2', $this->tokens->token()), self::anonymous());
+        $this->assertSame('/cms/backend/cms?x=1', $d->redirectTo);
+    }
+
+    public function testSelfRedirectIsNeverProtocolRelative(): void
+    {
+        $d = $this->decide('GET', '//backend//cms', $this->tokens->token());
+        $this->assertSame(GateDecision::LOGIN, $d->action);
+        $this->assertSame('/backend//cms', $d->redirectTo);
+    }
+
+    public function testValidAssertionButDeniedUserLogsOutTheExistingSession(): void
+    {
+        $d = $this->decide('GET', '/backend/cms', $this->tokens->token(['role' => 'owner']), self::loggedIn());
+        $this->assertSame(GateDecision::DENY, $d->action);
+        $this->assertSame('unknown_role', $d->reason);
+        $this->assertTrue($d->logoutFirst);
+        $this->dir->seedUser(['login' => 'root', 'email' => 'bob@example.com', 'is_superuser' => true]);
+        $d = $this->decide('GET', '/backend/cms', $this->tokens->token(['sub' => 'okta-sub-bob', 'email' => 'bob@example.com']), self::loggedIn());
+        $this->assertSame('email_link_refused', $d->reason);
+        $this->assertTrue($d->logoutFirst);
     }
 }

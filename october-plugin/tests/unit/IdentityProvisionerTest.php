@@ -68,6 +68,76 @@ final class IdentityProvisionerTest extends TestCase
         $this->assertSame(1, $this->dir->users[$id]['role_id'], 'role synced from the claim');
     }
 
+    /**
+     * @return array<string, array{0: array<string, mixed>}>
+     */
+    public function unverifiedEmails(): array
+    {
+        return [
+            'email_verified false' => [['email_verified' => false]],
+            'email_verified absent' => [['email_verified' => null]],
+        ];
+    }
+
+    /**
+     * nOAuth: an identity-provider account that merely claims an email must
+     * not take over the backend account with that email.
+     *
+     * @dataProvider unverifiedEmails
+     * @param array<string, mixed> $override
+     */
+    public function testUnverifiedEmailNeverLinksToAnExistingUser(array $override): void
+    {
+        $existing = $this->dir->seedUser(['login' => 'alovelace', 'email' => 'ADA@example.com', 'role_id' => 3]);
+        try {
+            $this->provisioner->provision(self::identity($override));
+            $this->fail('expected a ProvisioningException');
+        } catch (ProvisioningException $e) {
+            $this->assertSame('email_link_refused', $e->reason());
+            $this->assertStringContainsString('verified', $e->getMessage());
+        }
+        $this->assertSame([], $this->dir->links);
+        $this->assertCount(1, $this->dir->users, 'no duplicate account either');
+        $this->assertSame(3, $this->dir->users[$existing]['role_id'], 'the existing account is not touched');
+    }
+
+    /**
+     * @dataProvider unverifiedEmails
+     * @param array<string, mixed> $override
+     */
+    public function testUnverifiedEmailStillCreatesANewUser(array $override): void
+    {
+        $id = $this->provisioner->provision(self::identity($override));
+        $this->assertSame('ada@example.com', $this->dir->users[$id]['email']);
+        $this->assertSame($id, $this->dir->links['okta-sub-ada']);
+        // Once linked by sub, later sign-ins need no email check.
+        $this->assertSame($id, $this->provisioner->provision(self::identity($override)));
+    }
+
+    public function testVerifiedEmailNeverLinksToAnExistingSuperuser(): void
+    {
+        $root = $this->dir->seedUser(['login' => 'admin', 'email' => 'ada@example.com', 'is_superuser' => true, 'role_id' => 1]);
+        foreach ([false, true] as $claimedSuperuser) {
+            try {
+                $this->provisioner->provision(self::identity(['superuser' => $claimedSuperuser]));
+                $this->fail('expected a ProvisioningException');
+            } catch (ProvisioningException $e) {
+                $this->assertSame('email_link_refused', $e->reason());
+                $this->assertStringContainsString('superuser', $e->getMessage());
+            }
+        }
+        $this->assertSame([], $this->dir->links);
+        $this->assertCount(1, $this->dir->users);
+        $this->assertTrue($this->dir->users[$root]['is_superuser']);
+    }
+
+    public function testSuperuserLinkedBySubByAnAdministratorSignsIn(): void
+    {
+        $root = $this->dir->seedUser(['login' => 'admin', 'email' => 'ada@example.com', 'is_superuser' => true]);
+        $this->dir->link('okta-sub-ada', $root); // linked by hand
+        $this->assertSame($root, $this->provisioner->provision(self::identity(['superuser' => true, 'email_verified' => null])));
+    }
+
     public function testSyncsRoleAndSuperuserBothWays(): void
     {
         $id = $this->provisioner->provision(self::identity(['role' => 'editor', 'superuser' => true]));
@@ -87,7 +157,7 @@ final class IdentityProvisionerTest extends TestCase
         $this->assertFalse($this->dir->users[$id]['is_password_expired']);
     }
 
-    public function testRefusesSoftDeletedUserFoundByEmail(): void
+    public function testRefusesSoftDeletedUserFoundByVerifiedEmail(): void
     {
         $this->dir->seedUser(['login' => 'ada', 'email' => 'ada@example.com', 'deleted_at' => '2025-01-01 00:00:00']);
         try {

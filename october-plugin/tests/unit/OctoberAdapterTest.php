@@ -9,6 +9,7 @@ use Backend\Models\AccessLog;
 use Backend\Models\User;
 use Backend\Models\UserRole;
 use BackendAuth;
+use Config;
 use Illuminate\Http\RedirectResponse;
 use Illuminate\Http\Request;
 use Illuminate\Http\Response;
@@ -69,10 +70,10 @@ final class OctoberAdapterTest extends TestCase
     /**
      * @return mixed
      */
-    private function send(string $method, string $uri, ?string $assertion, string $ip = '10.0.0.2')
+    private function send(string $method, string $uri, ?string $assertion, string $ip = '10.0.0.2', string $baseUrl = '')
     {
         $headers = $assertion === null ? [] : ['X-Octogate-Assertion' => $assertion];
-        $request = new Request($method, $uri, ['REMOTE_ADDR' => $ip], $headers, $this->session);
+        $request = new Request($method, $uri, ['REMOTE_ADDR' => $ip], $headers, $this->session, $baseUrl);
         return $this->middleware->handle($request, function () {
             $this->nextCalls++;
             return new Response('controller ran', 200);
@@ -139,20 +140,123 @@ final class OctoberAdapterTest extends TestCase
 
     public function testSignInPageIsNeverShown(): void
     {
-        $this->assertSame(403, $this->send('GET', '/backend/auth/signin', null)->getStatusCode());
-        $r = $this->send('POST', '/backend/auth/signin', $this->token());
+        foreach (['/backend/backend/auth/signin', '/backend/backend/auth', '/backend/backend/auth/restore', '/backend/backend/auth/reset/1/code', '/backend/backend/auth/setup'] as $uri) {
+            $this->assertSame(403, $this->send('GET', $uri, null)->getStatusCode(), $uri);
+            $this->assertSame(403, $this->send('POST', $uri, null)->getStatusCode(), $uri);
+        }
+        $r = $this->send('POST', '/backend/backend/auth/signin', $this->token());
         $this->assertSame('/backend', $r->getTargetUrl());
+        $r = $this->send('GET', '/backend/backend/auth/signin', $this->token());
+        $this->assertSame('/backend', $r->getTargetUrl(), 'logged in: still redirected, never the form');
         $this->assertSame(0, $this->nextCalls);
     }
 
     public function testSignOutLogsOutAndRedirects(): void
     {
         $this->send('GET', '/backend', $this->token());
-        $r = $this->send('GET', '/backend/auth/signout', $this->token());
+        $r = $this->send('GET', '/backend/backend/auth/signout', $this->token());
         $this->assertSame('/oauth2/sign_out', $r->getTargetUrl());
         $this->assertNull(BackendAuth::getUser());
         $this->assertNull($this->session->get('octogate_sso.sid'));
         $this->assertSame(0, $this->nextCalls);
+    }
+
+    /**
+     * @return array<string, array{0: string}>
+     */
+    public function exploitUris(): array
+    {
+        return [
+            'signin via ..' => ['/backend/backend/auth/signin/../../../..'],
+            'signin via %2e%2e' => ['/backend/backend/auth/signin/%2e%2e/%2e%2e/%2e%2e/%2e%2e'],
+            'signin via %2E%2E' => ['/backend/backend/auth/signin/%2E%2E/%2E%2E/%2E%2E/%2E%2E'],
+            'signin via mixed' => ['/backend/backend/auth/signin/%2e./.%2E/../%2E%2e'],
+            'themes via ..' => ['/backend/cms/themes/index/../../../..'],
+            'themes via %2e%2e' => ['/backend/cms/themes/index/%2e%2e/%2e%2e/%2e%2e/%2e%2e'],
+            'encoded slashes' => ['/backend/backend%2Fauth%2Fsignin'],
+        ];
+    }
+
+    /**
+     * The review's exploit: October routes these to its Auth / Themes
+     * controllers (".." kept in the slug) while a URI normaliser sees "/".
+     *
+     * @dataProvider exploitUris
+     */
+    public function testDotSegmentExploitIs403WithoutSession(string $uri): void
+    {
+        foreach (['GET', 'POST'] as $method) {
+            $r = $this->send($method, $uri, null);
+            $this->assertSame(403, $r->getStatusCode());
+            $this->assertStringContainsString('<p id="shim-denied">ambiguous_path</p>', $r->getContent());
+        }
+        $r = $this->send('GET', $uri, $this->token());
+        $this->assertSame(403, $r->getStatusCode(), 'not even with a valid assertion');
+        $this->assertSame(0, $this->nextCalls, 'October never ran');
+        $this->assertNull(BackendAuth::getUser());
+    }
+
+    /**
+     * @dataProvider exploitUris
+     */
+    public function testDotSegmentExploitIs403WithAnExistingSession(string $uri): void
+    {
+        $this->send('GET', '/backend', $this->token());
+        $this->assertNotNull(BackendAuth::getUser());
+        $r = $this->send('GET', $uri, null);
+        $this->assertSame(403, $r->getStatusCode());
+        $this->assertStringContainsString('ambiguous_path', $r->getContent());
+        $this->assertSame(0, $this->nextCalls, 'October never ran');
+        $this->assertNull(BackendAuth::getUser(), 'the session is logged out');
+        $this->assertSame('ambiguous_path', Log::$warnings[0][1]['reason']);
+    }
+
+    public function testSubdirectoryInstallIsEnforced(): void
+    {
+        $r = $this->send('GET', '/cms/backend/cms', null, '10.0.0.2', '/cms');
+        $this->assertSame(403, $r->getStatusCode());
+        $this->assertSame(403, $this->send('GET', '/cms/backend', null, '10.0.0.2', '/cms')->getStatusCode());
+        $this->assertSame(403, $this->send('GET', '/cms/backend/backend/auth/signin', null, '10.0.0.2', '/cms')->getStatusCode());
+        $this->assertSame(403, $this->send('GET', '/cms/backend/backend/auth/signin/../../../..', null, '10.0.0.2', '/cms')->getStatusCode());
+        $r = $this->send('GET', '/cms/backend/cms?x=1', $this->token(), '10.0.0.2', '/cms');
+        $this->assertSame('/cms/backend/cms?x=1', $r->getTargetUrl());
+        $r = $this->send('GET', '/cms/backend/backend/auth/signin', $this->token(), '10.0.0.2', '/cms');
+        $this->assertSame('/cms/backend', $r->getTargetUrl());
+        $r = $this->send('GET', '/cms/backend/backend/auth/signout', $this->token(), '10.0.0.2', '/cms');
+        $this->assertSame('/oauth2/sign_out', $r->getTargetUrl());
+        $this->assertNull(BackendAuth::getUser());
+        $this->assertSame(0, $this->nextCalls);
+    }
+
+    public function testCustomBackendUri(): void
+    {
+        Config::$values['backend.uri'] = '/admin/';
+        $this->assertSame(403, $this->send('GET', '/admin/backend/auth/signin', null)->getStatusCode());
+        $r = $this->send('GET', '/admin/backend/auth/signin', $this->token());
+        $this->assertSame('/admin', $r->getTargetUrl());
+    }
+
+    public function testDeniedUserWithValidAssertionIsLoggedOut(): void
+    {
+        $this->send('GET', '/backend', $this->token());
+        $this->assertNotNull(BackendAuth::getUser());
+        $r = $this->send('GET', '/backend/cms', $this->token(['role' => 'ghost']));
+        $this->assertSame(403, $r->getStatusCode());
+        $this->assertNull(BackendAuth::getUser());
+        $this->assertNull($this->session->get('octogate_sso.sid'));
+        $this->assertSame(0, $this->nextCalls);
+    }
+
+    public function testEmailLinkToSuperuserOrUnverifiedIsRefused(): void
+    {
+        User::seed(['login' => 'root', 'email' => 'ada@example.com', 'is_superuser' => true, 'is_activated' => true, 'password' => 'h']);
+        $r = $this->send('GET', '/backend', $this->token());
+        $this->assertSame(403, $r->getStatusCode());
+        $this->assertStringContainsString('<p id="shim-denied">email_link_refused</p>', $r->getContent());
+        $r = $this->send('GET', '/backend', $this->token(['email_verified' => null]));
+        $this->assertStringContainsString('<p id="shim-denied">email_link_refused</p>', $r->getContent());
+        $this->assertSame([], $this->middleware->links->links);
+        $this->assertNull(BackendAuth::getUser());
     }
 
     public function testMissingRoleShowsClearErrorPage(): void
@@ -174,8 +278,9 @@ final class OctoberAdapterTest extends TestCase
     public function testBreakGlassPassesToOctoberUnchanged(): void
     {
         $this->middleware->settings += ['break_glass' => true, 'break_glass_addresses' => '127.0.0.1'];
-        $this->assertSame('controller ran', $this->send('GET', '/backend/auth/signin', null, '127.0.0.1')->getContent());
-        $this->assertSame(403, $this->send('GET', '/backend/auth/signin', null, '127.0.0.2')->getStatusCode());
+        $this->assertSame('controller ran', $this->send('GET', '/backend/backend/auth/signin', null, '127.0.0.1')->getContent());
+        $this->assertSame(403, $this->send('GET', '/backend/backend/auth/signin', null, '127.0.0.2')->getStatusCode());
+        $this->assertSame(403, $this->send('GET', '/backend/backend/auth/signin/../../../..', null, '127.0.0.1')->getStatusCode(), 'break-glass: no dot segments either');
     }
 
     public function testDirectoryRefusesTrashedUserAndLinksByEmail(): void

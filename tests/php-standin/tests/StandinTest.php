@@ -95,7 +95,7 @@ final class StandinTest extends TestCase
         $this->assertMatchesRegularExpression('#<dd id="user-id">\d+</dd>#', $r->body);
         $this->assertStringContainsString('<a id="sign-out" href="/backend/auth/signout">Sign out</a>', $r->body);
 
-        $r = $this->get('/backend/auth/signout', $token);
+        $r = $this->get('/backend/backend/auth/signout', $token);
         $this->assertSame(302, $r->status);
         $this->assertSame('/oauth2/sign_out', $r->headers['Location']);
         $this->assertSame([], $this->session);
@@ -123,9 +123,91 @@ final class StandinTest extends TestCase
 
     public function testSignInScreenIsBlockedAndExpiredAssertionDenied(): void
     {
-        $this->assertSame(403, $this->get('/backend/auth/signin', null)->status);
+        foreach (['/backend/backend/auth/signin', '/backend/backend/auth/restore', '/backend/backend/auth/reset/1/x', '/backend/backend/auth/setup', '/backend/backend/auth'] as $uri) {
+            $this->assertSame(403, $this->get($uri, null)->status, $uri);
+        }
+        $r = $this->get('/backend/backend/auth/signin', $this->tokens->token());
+        $this->assertSame(302, $r->status);
+        $this->assertSame('/backend', $r->headers['Location']);
         $r = $this->get('/backend', $this->tokens->token(['iat' => TokenFactory::NOW - 900, 'exp' => TokenFactory::NOW - 600]));
         $this->assertStringContainsString('<p id="shim-denied">expired</p>', $r->body);
+    }
+
+    /**
+     * @return array<string, array{0: string}>
+     */
+    public function exploitUris(): array
+    {
+        return [
+            'signin via ..' => ['/backend/backend/auth/signin/../../../..'],
+            'signin via %2e%2e' => ['/backend/backend/auth/signin/%2e%2e/%2e%2e/%2e%2e/%2e%2e'],
+            'signin via %2E%2e mixed' => ['/backend/backend/auth/signin/%2E%2e/.%2E/%2e./..'],
+            'themes via ..' => ['/backend/cms/themes/index/../../../..'],
+            'themes via %2e%2e' => ['/backend/cms/themes/index/%2e%2e/%2e%2e/%2e%2e/%2e%2e'],
+            'encoded slash' => ['/backend/backend%2fauth%2fsignin'],
+            'front controller' => ['/index.php/backend/backend/auth/signin/../../../..'],
+        ];
+    }
+
+    /**
+     * @dataProvider exploitUris
+     */
+    public function testDotSegmentExploitIsRefusedWithAndWithoutSession(string $uri): void
+    {
+        $r = $this->get($uri, null);
+        $this->assertSame(403, $r->status);
+        $this->assertStringContainsString('<p id="shim-denied">ambiguous_path</p>', $r->body);
+
+        $token = $this->tokens->token();
+        $this->get('/backend', $token);
+        $this->assertSame(200, $this->get('/backend', $token)->status, 'signed in');
+        $r = $this->get($uri, null);
+        $this->assertSame(403, $r->status);
+        $this->assertStringContainsString('<p id="shim-denied">ambiguous_path</p>', $r->body);
+        $this->assertSame([], $this->session, 'the session is logged out');
+        $this->assertSame(403, $this->get($uri, $token)->status, 'not even with a valid assertion');
+    }
+
+    public function testBackendRouteIsReadLikeOctober(): void
+    {
+        $this->assertSame('', App::backendRoute('/backend', '/backend'));
+        $this->assertSame('', App::backendRoute('/backend/?x=1', '/backend'));
+        $this->assertSame('backend/auth/signin', App::backendRoute('/backend/backend/auth/signin', '/backend'));
+        $this->assertSame('backend/auth/signin/../..', App::backendRoute('/backend/backend/auth/signin/%2e%2e/%2E%2E', '/backend'));
+        $this->assertSame('/cms', App::backendRoute('//backend//cms', '/backend'));
+        $this->assertSame('cms', App::backendRoute('/index.php/backend/cms', '/backend'));
+        $this->assertSame('cms', App::backendRoute('/cms/backend/cms', '/cms/backend'));
+        $this->assertNull(App::backendRoute('/backendish', '/backend'));
+        $this->assertNull(App::backendRoute('/x/../backend/cms', '/backend'), 'Laravel does not resolve ".." before matching routes');
+        $this->assertNull(App::backendRoute('/', '/backend'));
+    }
+
+    public function testUnverifiedEmailDoesNotLinkTheExistingUser(): void
+    {
+        foreach ([['email_verified' => false], ['email_verified' => null]] as $override) {
+            $token = $this->tokens->token(['sub' => 'sub-existing', 'email' => 'existing@example.com'] + $override);
+            $r = $this->get('/backend', $token);
+            $this->assertSame(403, $r->status);
+            $this->assertStringContainsString('<p id="shim-denied">email_link_refused</p>', $r->body);
+        }
+        $this->assertSame(0, (int) $this->pdo->query('SELECT COUNT(*) FROM octogate_sso_identities')->fetchColumn());
+    }
+
+    public function testSuperuserIsNotLinkedByEmail(): void
+    {
+        $this->pdo->exec("UPDATE backend_users SET is_superuser = 1 WHERE login = 'existing'");
+        $r = $this->get('/backend', $this->tokens->token(['sub' => 'sub-existing', 'email' => 'existing@example.com']));
+        $this->assertSame(403, $r->status);
+        $this->assertStringContainsString('<p id="shim-denied">email_link_refused</p>', $r->body);
+    }
+
+    public function testSubdirectoryBackendUri(): void
+    {
+        $env = ['STANDIN_BACKEND_URI' => '/cms/backend'];
+        $this->assertSame(403, $this->get('/cms/backend', null, 'GET', $env)->status);
+        $this->assertSame(403, $this->get('/cms/backend/backend/auth/signin/%2e%2e/%2e%2e/%2e%2e/%2e%2e', null, 'GET', $env)->status);
+        $r = $this->get('/cms/backend/backend/auth/signin', $this->tokens->token(), 'GET', $env);
+        $this->assertSame('/cms/backend', $r->headers['Location']);
     }
 
     public function testCustomBackendUriAndDatabaseReopen(): void
