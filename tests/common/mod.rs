@@ -18,8 +18,20 @@ pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// A port for a process started later. Taken below Linux's ephemeral range (32768+), where the
+/// recording upstreams and the OP (which bind port 0) never land, and never handed out twice in
+/// one test process, so a port cannot be grabbed between choosing and binding it.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let _ = NEXT.compare_exchange(0, 20_000 + (std::process::id() % 500) * 24, Ordering::SeqCst, Ordering::SeqCst);
+    loop {
+        let p = NEXT.fetch_add(1, Ordering::SeqCst);
+        let port = (20_000 + (p - 20_000) % 12_000) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
 }
 
 pub fn tmpdir(tag: &str) -> PathBuf {
