@@ -607,3 +607,153 @@ pub async fn start(addr: SocketAddr, make: impl FnOnce(SocketAddr) -> Result<Idp
     web::spawn_server(listener, Arc::new(move |req| h.clone().handle(req)));
     Ok((idp, bound))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::oidc::validate::{validate_id_token, Expected};
+    use http_body_util::BodyExt;
+
+    const REDIRECT: &str = "http://127.0.0.1:4180/oauth2/callback";
+
+    fn idp() -> Idp {
+        Idp::new(
+            "http://127.0.0.1:4181".into(),
+            Client {
+                client_id: "octogate-demo".into(),
+                client_secret: "s3cret".into(),
+                redirect_uri: REDIRECT.into(),
+                post_logout_redirect_uri: "http://127.0.0.1:4180/".into(),
+            },
+        )
+        .unwrap()
+    }
+
+    fn pairs(v: &[(&str, &str)]) -> Vec<(String, String)> {
+        v.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
+    }
+
+    async fn body(r: Response<Body>) -> String {
+        String::from_utf8(r.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap()
+    }
+
+    fn basic(id: &str, secret: &str) -> String {
+        format!("Basic {}", STANDARD.encode(format!("{id}:{secret}")))
+    }
+
+    /// Authorize + pick `user`; returns the code.
+    async fn code_for(idp: &Idp, user: &str, challenge: &str, nonce: &str) -> String {
+        let q = pairs(&[
+            ("response_type", "code"),
+            ("client_id", "octogate-demo"),
+            ("redirect_uri", REDIRECT),
+            ("scope", "openid email profile groups offline_access"),
+            ("state", "st"),
+            ("nonce", nonce),
+            ("code_challenge", challenge),
+            ("code_challenge_method", "S256"),
+        ]);
+        let html = body(idp.authorize(&q)).await;
+        assert!(html.contains("Development only"));
+        let i = html.find("name=\"request\" value=\"").unwrap() + 22;
+        let id = &html[i..i + html[i..].find('"').unwrap()];
+        let r = idp.login(&pairs(&[("request", id), ("user", user)]));
+        assert_eq!(r.status(), StatusCode::FOUND);
+        let loc = url::Url::parse(r.headers()[http::header::LOCATION].to_str().unwrap()).unwrap();
+        assert!(loc.as_str().starts_with(REDIRECT));
+        assert_eq!(loc.query_pairs().find(|(k, _)| k == "state").unwrap().1, "st");
+        loc.query_pairs().find(|(k, _)| k == "code").unwrap().1.into_owned()
+    }
+
+    #[tokio::test]
+    async fn tokens_validate_with_octogates_own_validator_and_refresh_rotates() {
+        let idp = idp();
+        let verifier = "v".repeat(50);
+        let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
+        let code = code_for(&idp, "admin", &challenge, "n-123").await;
+        let auth = basic("octogate-demo", "s3cret");
+        let form = pairs(&[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", REDIRECT), ("code_verifier", &verifier)]);
+        let r = idp.token(Some(&auth), &form);
+        assert_eq!(r.status(), StatusCode::OK);
+        let tokens: serde_json::Value = serde_json::from_str(&body(r).await).unwrap();
+        // The code is single use.
+        let again = idp.token(Some(&auth), &form);
+        assert_eq!(again.status(), StatusCode::BAD_REQUEST);
+        assert!(body(again).await.contains("invalid_grant"));
+
+        let jwks: CoreJsonWebKeySet = serde_json::from_str(&idp.jwks).unwrap();
+        let algs = [CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256];
+        let access = tokens["access_token"].as_str().unwrap();
+        let expected = Expected {
+            issuer: "http://127.0.0.1:4181",
+            client_id: "octogate-demo",
+            allowed_algs: &algs,
+            clock_skew: Duration::from_secs(60),
+            now: now_unix() as i64,
+            nonce: Some("n-123"),
+            access_token: Some(access),
+            groups_claim: "groups",
+        };
+        let v = validate_id_token(tokens["id_token"].as_str().unwrap(), &jwks, &expected).expect("octogate accepts the ID token");
+        assert_eq!(v.identity.sub, "demo-admin");
+        assert!(v.identity.email_verified);
+        assert_eq!(v.identity.groups, vec!["cms-admins".to_string()]);
+        assert!(validate_id_token(tokens["id_token"].as_str().unwrap(), &jwks, &Expected { nonce: Some("other"), ..expected.clone() }).is_err());
+
+        // Userinfo with the access token.
+        let mut h = http::HeaderMap::new();
+        h.insert(http::header::AUTHORIZATION, format!("Bearer {access}").parse().unwrap());
+        let ui: serde_json::Value = serde_json::from_str(&body(idp.userinfo(&h)).await).unwrap();
+        assert_eq!(ui["sub"], "demo-admin");
+        assert_eq!(ui["groups"], json!(["cms-admins"]));
+
+        // Refresh (client_secret_post this time): new tokens, the old refresh token is spent.
+        let rt = tokens["refresh_token"].as_str().unwrap();
+        let form = pairs(&[("grant_type", "refresh_token"), ("refresh_token", rt), ("client_id", "octogate-demo"), ("client_secret", "s3cret")]);
+        let r = idp.token(None, &form);
+        assert_eq!(r.status(), StatusCode::OK);
+        let refreshed: serde_json::Value = serde_json::from_str(&body(r).await).unwrap();
+        assert_ne!(refreshed["refresh_token"], tokens["refresh_token"]);
+        let v = validate_id_token(refreshed["id_token"].as_str().unwrap(), &jwks, &Expected { nonce: None, access_token: refreshed["access_token"].as_str(), ..expected.clone() }).unwrap();
+        assert_eq!(v.identity.sub, "demo-admin");
+        assert_eq!(idp.token(None, &form).status(), StatusCode::BAD_REQUEST, "rotated refresh token is spent");
+    }
+
+    #[tokio::test]
+    async fn pkce_and_client_secret_are_enforced() {
+        let idp = idp();
+        let verifier = "w".repeat(43);
+        let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
+        let code = code_for(&idp, "editor", &challenge, "n").await;
+        let good = basic("octogate-demo", "s3cret");
+        let form = |v: &str| pairs(&[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", REDIRECT), ("code_verifier", v)]);
+        // Wrong secret: invalid_client, and the code survives.
+        let r = idp.token(Some(&basic("octogate-demo", "nope")), &form(&verifier));
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+        // Both Basic and a form secret: refused.
+        let mut both = form(&verifier);
+        both.push(("client_secret".into(), "s3cret".into()));
+        assert_eq!(idp.token(Some(&good), &both).status(), StatusCode::UNAUTHORIZED);
+        // Wrong verifier: invalid_grant, and the code is spent.
+        let r = idp.token(Some(&good), &form(&"x".repeat(43)));
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+        assert!(body(r).await.contains("PKCE"));
+        assert_eq!(idp.token(Some(&good), &form(&verifier)).status(), StatusCode::BAD_REQUEST);
+    }
+
+    #[tokio::test]
+    async fn end_session_returns_only_to_the_registered_uri() {
+        let idp = idp();
+        let r = idp.end_session(&pairs(&[("post_logout_redirect_uri", "http://127.0.0.1:4180/"), ("state", "s")]));
+        assert_eq!(r.headers()[http::header::LOCATION], "http://127.0.0.1:4180/?state=s");
+        let r = idp.end_session(&pairs(&[("post_logout_redirect_uri", "http://evil.example/")]));
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+        assert!(r.headers().get(http::header::LOCATION).is_none());
+    }
+
+    #[tokio::test]
+    async fn refuses_a_non_loopback_bind() {
+        let err = start("0.0.0.0:0".parse().unwrap(), |_| -> Result<Idp, String> { unreachable!() }).await.unwrap_err();
+        assert!(err.contains("loopback"), "{err}");
+    }
+}
