@@ -1,4 +1,4 @@
-//! The command line: `run`, `check-config`, `keygen`, `healthcheck` (and `demo`).
+//! The command line: `run`, `check-config`, `keygen`, `healthcheck` and `demo` (development only).
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -52,6 +52,9 @@ pub enum Command {
         #[arg(long, default_value_t = 3)]
         timeout: u64,
     },
+    /// Development only: run octogate with a built-in OpenID Provider (three demo users) and a
+    /// demo backend, all on loopback; prints the URL to open.
+    Demo(crate::demo::DemoArgs),
 }
 
 /// Entry point.
@@ -70,6 +73,7 @@ pub fn main() -> ExitCode {
         Command::CheckConfig { file } => check_config(&file),
         Command::Keygen => keygen(),
         Command::Healthcheck { url, timeout } => healthcheck(&url, timeout),
+        Command::Demo(args) => crate::demo::main(args),
     }
 }
 
@@ -128,7 +132,7 @@ fn healthcheck(url: &str, timeout: u64) -> ExitCode {
     }
 }
 
-fn init_logging(json: bool) {
+pub(crate) fn init_logging(json: bool) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("OCTOGATE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(true);

@@ -18,6 +18,7 @@ pub mod app;
 pub mod assertion;
 pub mod cli;
 pub mod config;
+pub mod demo;
 pub mod http;
 pub mod identity;
 pub mod oidc;

@@ -12,6 +12,16 @@ use crate::server::{Limits, Server};
 
 /// Runs octogate until SIGTERM/SIGINT. `config_path` enables reloads on SIGHUP.
 pub async fn serve(cfg: Config, config_path: Option<PathBuf>) -> Result<(), String> {
+    serve_with(cfg, config_path, None).await
+}
+
+/// [`serve`], telling `ready` the bound address once the listener is up and the app is built
+/// (used by `octogate demo`).
+pub async fn serve_with(
+    cfg: Config,
+    config_path: Option<PathBuf>,
+    ready: Option<tokio::sync::oneshot::Sender<std::net::SocketAddr>>,
+) -> Result<(), String> {
     let limits = Limits {
         header_read_timeout: cfg.server.header_read_timeout,
         max_header_bytes: cfg.server.max_header_bytes,
@@ -41,6 +51,9 @@ pub async fn serve(cfg: Config, config_path: Option<PathBuf>) -> Result<(), Stri
         tokio::spawn(watch_tls(tls));
     }
     let serving = tokio::spawn(server.serve(app, rx));
+    if let Some(ready) = ready {
+        let _ = ready.send(addr);
+    }
     crate::server::termination_signal().await;
     let _ = tx.send(true);
     let _ = serving.await;
