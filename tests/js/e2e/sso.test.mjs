@@ -138,7 +138,7 @@ test('single sign-on across two octogate sites (browser e2e)', { timeout: 175_00
       assert.equal((await page.textContent('#user-email')).trim(), USERS[login].email);
       assert.equal((await page.textContent('#user-role')).trim(), role);
       assert.equal((await page.textContent('#user-superuser')).trim(), superuser ? 'yes' : 'no');
-      assert.equal(await page.locator('#sign-out').getAttribute('href'), '/backend/auth/signout');
+      assert.equal(await page.locator('#sign-out').getAttribute('href'), '/backend/backend/auth/signout');
     };
     const expectDenied = async (page, docs, where) => {
       assert.ok(page.url().startsWith(`${where}/`), `expected to be back at ${where}, at ${page.url()}`);
@@ -199,7 +199,10 @@ test('single sign-on across two octogate sites (browser e2e)', { timeout: 175_00
     await step('5. bob signs out at site1: cookies gone, OP session ended', async () => {
       const before = (await bob.context.cookies(site1Base)).map((c) => c.name);
       assert.ok(before.some((n) => n.startsWith(site1.cookieName)), `bob has a site1 session cookie before (${before})`);
-      await bob.page.goto(`${site1Base}/oauth2/sign_out`);
+      // October's own sign-out link: the shim logs out of October and sends the browser to
+      // octogate's /oauth2/sign_out, which ends the OP session too.
+      await bob.page.goto(`${site1Base}/backend`);
+      await bob.page.click('#sign-out');
       // the OP's sign-out page submits itself (see op/README.md), then sends us to site1 "/"
       // The OP appends the logout `state` we sent to post_logout_redirect_uri.
       await bob.page.waitForURL((u) => u.origin === site1Base && u.pathname === '/', { waitUntil: 'load' });

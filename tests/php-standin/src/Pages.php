@@ -49,7 +49,7 @@ final class Pages
             . $dd('user-last-name', (string) ($user['last_name'] ?? ''))
             . $dd('user-role', (string) ($user['role_code'] ?? ''))
             . $dd('user-superuser', ((int) $user['is_superuser']) === 1 ? 'yes' : 'no')
-            . '</dl><p><a id="sign-out" href="/backend/auth/signout">Sign out</a></p>'));
+            . '</dl><p><a id="sign-out" href="/backend/backend/auth/signout">Sign out</a></p>'));
     }
 
     /**
