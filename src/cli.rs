@@ -62,7 +62,10 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let command = match (cli.command, cli.config) {
         (Some(c), _) => c,
-        (None, Some(config)) => Command::Run { config, json_logs: false },
+        (None, Some(config)) => Command::Run {
+            config,
+            json_logs: false,
+        },
         (None, None) => {
             eprintln!("octogate: give a config file (`octogate run --config FILE`) or a subcommand; see `octogate --help`");
             return ExitCode::from(2);
@@ -96,7 +99,9 @@ fn check_config(file: &std::path::Path) -> ExitCode {
 
 fn keygen() -> ExitCode {
     let k = crate::assertion::generate_keys();
-    println!("# Session cookie key (put in [session] cookie_keys, e.g. via env:OCTOGATE_COOKIE_KEY):");
+    println!(
+        "# Session cookie key (put in [session] cookie_keys, e.g. via env:OCTOGATE_COOKIE_KEY):"
+    );
     println!("{}", k.cookie_key_b64);
     println!();
     println!("# Assertion signing key (PKCS#8 PEM; [assertion] signing_key = \"file:/path/to/this.pem\"):");
@@ -105,21 +110,33 @@ fn keygen() -> ExitCode {
         println!();
     }
     println!();
-    println!("# Public key for the October shim (OCTOGATE_PUBLIC_KEYS), kid {}:", k.kid);
+    println!(
+        "# Public key for the October shim (OCTOGATE_PUBLIC_KEYS), kid {}:",
+        k.kid
+    );
     println!("{}", k.public_key_b64);
     ExitCode::SUCCESS
 }
 
 fn healthcheck(url: &str, timeout: u64) -> ExitCode {
-    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(_) => return ExitCode::from(1),
     };
     let ok = rt.block_on(async {
-        let Ok(uri) = url.parse::<http::Uri>() else { return false };
+        let Ok(uri) = url.parse::<http::Uri>() else {
+            return false;
+        };
         let client = crate::http::client::build(std::time::Duration::from_secs(timeout));
-        let Ok(req) = http::Request::get(uri).body(crate::http::empty()) else { return false };
-        match tokio::time::timeout(std::time::Duration::from_secs(timeout), client.request(req)).await {
+        let Ok(req) = http::Request::get(uri).body(crate::http::empty()) else {
+            return false;
+        };
+        match tokio::time::timeout(std::time::Duration::from_secs(timeout), client.request(req))
+            .await
+        {
             Ok(Ok(resp)) => resp.status() == http::StatusCode::OK,
             _ => false,
         }
@@ -135,8 +152,15 @@ fn healthcheck(url: &str, timeout: u64) -> ExitCode {
 pub(crate) fn init_logging(json: bool) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("OCTOGATE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(true);
-    let _ = if json { builder.json().flatten_event(true).try_init() } else { builder.try_init() };
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(true);
+    let _ = if json {
+        builder.json().flatten_event(true).try_init()
+    } else {
+        builder.try_init()
+    };
 }
 
 fn run(config: PathBuf, json_logs: bool) -> ExitCode {
@@ -151,7 +175,10 @@ fn run(config: PathBuf, json_logs: bool) -> ExitCode {
         }
     };
     init_logging(json_logs || cfg.server.log_format == crate::config::LogFormat::Json);
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("octogate: cannot start the runtime: {e}");

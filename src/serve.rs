@@ -28,7 +28,9 @@ pub async fn serve_with(
         max_connections: cfg.server.max_connections,
         shutdown_grace: cfg.server.shutdown_grace,
     };
-    let server = Server::bind(cfg.server.listen, cfg.server.tls.as_ref(), limits).await.map_err(|e| e.to_string())?;
+    let server = Server::bind(cfg.server.listen, cfg.server.tls.as_ref(), limits)
+        .await
+        .map_err(|e| e.to_string())?;
     let addr = server.local_addr().map_err(|e| e.to_string())?;
     let metrics_listen = cfg.server.metrics_listen;
     tracing::info!(
@@ -65,7 +67,9 @@ async fn reload_on_sighup(app: Arc<App>, path: PathBuf, tls: Option<crate::serve
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
-        let Ok(mut hup) = signal(SignalKind::hangup()) else { return };
+        let Ok(mut hup) = signal(SignalKind::hangup()) else {
+            return;
+        };
         while hup.recv().await.is_some() {
             reload(&app, &path, tls.as_ref());
         }
@@ -79,7 +83,9 @@ pub fn reload(app: &App, path: &std::path::Path, tls: Option<&crate::server::tls
     match crate::config::load(path) {
         Ok(cfg) => {
             if cfg.server.listen != app.runtime().cfg.server.listen {
-                tracing::warn!("server.listen changed: a restart is needed for that key; the rest is applied");
+                tracing::warn!(
+                    "server.listen changed: a restart is needed for that key; the rest is applied"
+                );
             }
             match app.reload(cfg) {
                 Ok(gen) => {
@@ -93,7 +99,11 @@ pub fn reload(app: &App, path: &std::path::Path, tls: Option<&crate::server::tls
                 }
                 Err(e) => {
                     tracing::error!(reason = %e, "config reload failed; keeping the running config");
-                    audit.log(crate::app::audit::Event::ConfigReloaded, &actx, &format!("refused: {e}"));
+                    audit.log(
+                        crate::app::audit::Event::ConfigReloaded,
+                        &actx,
+                        &format!("refused: {e}"),
+                    );
                 }
             }
         }
@@ -101,7 +111,11 @@ pub fn reload(app: &App, path: &std::path::Path, tls: Option<&crate::server::tls
             for e in &errors.0 {
                 tracing::error!(problem = %e, "config reload refused; keeping the running config");
             }
-            audit.log(crate::app::audit::Event::ConfigReloaded, &actx, &format!("refused: {} problem(s)", errors.0.len()));
+            audit.log(
+                crate::app::audit::Event::ConfigReloaded,
+                &actx,
+                &format!("refused: {} problem(s)", errors.0.len()),
+            );
         }
     }
 }
@@ -121,7 +135,9 @@ async fn watch_tls(tls: crate::server::tls::TlsState) {
             last = now;
             match tls.reload() {
                 Ok(()) => tracing::info!("TLS certificate changed on disk and was reloaded"),
-                Err(e) => tracing::warn!(reason = %e, "TLS files changed but could not be loaded; keeping the old certificate"),
+                Err(e) => {
+                    tracing::warn!(reason = %e, "TLS files changed but could not be loaded; keeping the old certificate")
+                }
             }
         }
     }

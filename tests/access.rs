@@ -52,7 +52,10 @@ fn hostile_targets(port: u16) -> Vec<(String, Want)> {
         ("/backend?x".into(), p("/backend?x")),
         ("/backend#x".into(), p("/backend")),
         ("/index.php/backend".into(), p("/index.php/backend")),
-        ("/index.php/backend/users".into(), p("/index.php/backend/users")),
+        (
+            "/index.php/backend/users".into(),
+            p("/index.php/backend/users"),
+        ),
         ("/backend%252f".into(), p("/backend%252f")),
         ("/backend/x/..;/y".into(), Refused),
         ("/%2Fbackend".into(), Refused),
@@ -67,13 +70,22 @@ fn hostile_targets(port: u16) -> Vec<(String, Want)> {
         // Absolute-form with a foreign or odd authority: the path decides, never the host.
         ("http://evil.example/backend".into(), p("/backend")),
         (format!("http://127.0.0.1:{port}//backend"), p("/backend")),
-        (format!("http://127.0.0.1:{port}/%62ackend/x"), p("/backend/x")),
-        (format!("http://127.0.0.1:{port}/x/../backend"), p("/backend")),
+        (
+            format!("http://127.0.0.1:{port}/%62ackend/x"),
+            p("/backend/x"),
+        ),
+        (
+            format!("http://127.0.0.1:{port}/x/../backend"),
+            p("/backend"),
+        ),
         // Tomcat/Spring path parameters (`..;`), CVE-2020-1957 style.
         ("/backend/..;/".into(), Refused),
         ("/..;/backend".into(), Refused),
         ("/x/..;/backend".into(), Refused),
-        ("/backend;jsessionid=1/users".into(), p("/backend;jsessionid=1/users")),
+        (
+            "/backend;jsessionid=1/users".into(),
+            p("/backend;jsessionid=1/users"),
+        ),
         ("/backend/.;/users".into(), Refused),
         // Apache CVE-2021-41773/42013 style encoded dots.
         ("/x/.%2E/backend".into(), p("/backend")),
@@ -140,7 +152,11 @@ fn hostile_targets(port: u16) -> Vec<(String, Want)> {
 /// Spoofed identity headers a client sends along: they must never help.
 const SPOOF: &str = "X-Forwarded-User: u-bob\r\nX-Forwarded-Groups: admins\r\nX-Octogate-Assertion: forged\r\nX-Original-URI: /\r\nX-Forwarded-Uri: /\r\nX-Original-URL: /\r\n";
 
-fn start_with_op(users: &[User], access: Option<&str>, session_extra: &str) -> (Upstream, Op, Octogate, String) {
+fn start_with_op(
+    users: &[User],
+    access: Option<&str>,
+    session_extra: &str,
+) -> (Upstream, Op, Octogate, String) {
     let up = Upstream::start();
     let mut spec = ConfigSpec::new(&up.url());
     let base = format!("http://127.0.0.1:{}", spec.port);
@@ -151,7 +167,11 @@ fn start_with_op(users: &[User], access: Option<&str>, session_extra: &str) -> (
     }
     spec.session_extra = session_extra.to_string();
     let og = Octogate::start(&spec);
-    assert!(og.wait_ready(Duration::from_secs(15)), "octogate never became ready:\n{}", og.log());
+    assert!(
+        og.wait_ready(Duration::from_secs(15)),
+        "octogate never became ready:\n{}",
+        og.log()
+    );
     (up, op, og, base)
 }
 
@@ -164,35 +184,60 @@ fn hostile_paths_never_reach_the_upstream_unauthenticated_and_signed_in_get_the_
 
     // 1. Without a session: a sign-in redirect to the OP (navigation), 401 (anything else) or 400.
     for (target, want) in &targets {
-        for (label, extra) in [("navigation", NAV.to_string()), ("api", String::new()), ("spoofed", format!("{NAV}{SPOOF}"))] {
+        for (label, extra) in [
+            ("navigation", NAV.to_string()),
+            ("api", String::new()),
+            ("spoofed", format!("{NAV}{SPOOF}")),
+        ] {
             let before = up.count();
             let r = send_target(og.addr, "GET", target, &host, &extra);
             let after = up.count();
             if after != before {
-                failures.push(format!("{target:?} ({label}): REACHED THE UPSTREAM unauthenticated as {:?}", up.last().map(|s| s.target)));
+                failures.push(format!(
+                    "{target:?} ({label}): REACHED THE UPSTREAM unauthenticated as {:?}",
+                    up.last().map(|s| s.target)
+                ));
                 continue;
             }
             let ok = match (want, label) {
                 (Refused, _) => r.status == 400,
                 (Protected(_), "api") => r.status == 401,
-                (Protected(_), _) => r.status == 302 && r.header("location").is_some_and(|l| l.starts_with(&op.issuer)),
+                (Protected(_), _) => {
+                    r.status == 302
+                        && r.header("location")
+                            .is_some_and(|l| l.starts_with(&op.issuer))
+                }
             };
             if !ok {
-                failures.push(format!("{target:?} ({label}): want {want:?}, got {} location={:?}", r.status, r.header("location")));
+                failures.push(format!(
+                    "{target:?} ({label}): want {want:?}, got {} location={:?}",
+                    r.status,
+                    r.header("location")
+                ));
             }
         }
     }
     // Every method, not only GET (no OPTIONS/HEAD shortcut around authentication).
-    for method in ["POST", "PUT", "DELETE", "PATCH", "OPTIONS", "PROPFIND", "TRACE", "HEAD"] {
+    for method in [
+        "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "PROPFIND", "TRACE", "HEAD",
+    ] {
         for target in ["/backend", "/%62ackend/users", "/index.php/backend"] {
             let before = up.count();
             let r = send_target(og.addr, method, target, &host, "content-length: 0\r\norigin: http://evil.example\r\naccess-control-request-method: POST\r\n");
             if up.count() != before || r.status != 401 {
-                failures.push(format!("{method} {target}: status {} upstream grew {}", r.status, up.count() - before));
+                failures.push(format!(
+                    "{method} {target}: status {} upstream grew {}",
+                    r.status,
+                    up.count() - before
+                ));
             }
         }
     }
-    assert!(failures.is_empty(), "unauthenticated:\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "unauthenticated:\n{}",
+        failures.join("\n")
+    );
 
     // 2. Signed in: exactly the normalised target arrives, with the identity.
     let (jar, resp, _) = sign_in(&base, "/backend", "bob");
@@ -200,7 +245,13 @@ fn hostile_paths_never_reach_the_upstream_unauthenticated_and_signed_in_get_the_
     let cookie = jar.header();
     for (target, want) in &targets {
         let before = up.count();
-        let r = send_target(og.addr, "GET", target, &host, &format!("{NAV}{SPOOF}{cookie}"));
+        let r = send_target(
+            og.addr,
+            "GET",
+            target,
+            &host,
+            &format!("{NAV}{SPOOF}{cookie}"),
+        );
         match want {
             Refused => {
                 if r.status != 400 || up.count() != before {
@@ -209,15 +260,29 @@ fn hostile_paths_never_reach_the_upstream_unauthenticated_and_signed_in_get_the_
             }
             Protected(path) => {
                 if r.status != 200 || up.count() != before + 1 {
-                    failures.push(format!("{target:?} (signed in): want 200 via the upstream, got {} (upstream +{})", r.status, up.count() - before));
+                    failures.push(format!(
+                        "{target:?} (signed in): want 200 via the upstream, got {} (upstream +{})",
+                        r.status,
+                        up.count() - before
+                    ));
                     continue;
                 }
                 let seen = up.last().unwrap();
                 if &seen.target != path {
-                    failures.push(format!("{target:?} (signed in): upstream saw {:?}, want {path:?}", seen.target));
+                    failures.push(format!(
+                        "{target:?} (signed in): upstream saw {:?}, want {path:?}",
+                        seen.target
+                    ));
                 }
-                if seen.header("x-forwarded-user") != Some("u-bob") || seen.header("x-octogate-assertion").is_none_or(|a| a == "forged") {
-                    failures.push(format!("{target:?} (signed in): identity missing or spoofed: {:?}", seen.headers));
+                if seen.header("x-forwarded-user") != Some("u-bob")
+                    || seen
+                        .header("x-octogate-assertion")
+                        .is_none_or(|a| a == "forged")
+                {
+                    failures.push(format!(
+                        "{target:?} (signed in): identity missing or spoofed: {:?}",
+                        seen.headers
+                    ));
                 }
                 for h in ["x-original-uri", "x-forwarded-uri", "x-original-url"] {
                     if seen.header(h).is_some() {
@@ -255,7 +320,12 @@ fn open_paths_reach_the_upstream_in_the_form_that_was_judged() {
         assert_eq!(up.count(), before + 1, "{target}");
         let seen = up.last().unwrap();
         assert_eq!(seen.target, want, "{target}");
-        assert!(seen.header("x-forwarded-user").is_none() && seen.header("x-octogate-assertion").is_none(), "{target}: {:?}", seen.headers);
+        assert!(
+            seen.header("x-forwarded-user").is_none()
+                && seen.header("x-octogate-assertion").is_none(),
+            "{target}: {:?}",
+            seen.headers
+        );
     }
 }
 
@@ -272,7 +342,10 @@ fn public_exception_is_exact_and_strips_identity() {
         ("/backend/assets/x.css", "/backend/assets/x.css"),
         ("/backend/assets", "/backend/assets"),
         ("/backend/assets/", "/backend/assets/"),
-        ("/Backend/Assets/js/app.js?v=1", "/Backend/Assets/js/app.js?v=1"),
+        (
+            "/Backend/Assets/js/app.js?v=1",
+            "/Backend/Assets/js/app.js?v=1",
+        ),
         ("//backend//assets/x.css", "/backend/assets/x.css"),
         ("/backend/x/../assets/x.css", "/backend/assets/x.css"),
         // Unreserved escapes are decoded before the decision: the upstream sees the plain name.
@@ -284,8 +357,19 @@ fn public_exception_is_exact_and_strips_identity() {
         assert_eq!(up.count(), before + 1, "{target}");
         let seen = up.last().unwrap();
         assert_eq!(seen.target, want);
-        let leaked: Vec<_> = seen.headers.iter().filter(|(k, _)| k.to_ascii_lowercase().starts_with("x-octogate") || k.eq_ignore_ascii_case("x-forwarded-user") || k.eq_ignore_ascii_case("x-forwarded-groups")).collect();
-        assert!(leaked.is_empty(), "{target}: identity headers reached the upstream: {leaked:?}");
+        let leaked: Vec<_> = seen
+            .headers
+            .iter()
+            .filter(|(k, _)| {
+                k.to_ascii_lowercase().starts_with("x-octogate")
+                    || k.eq_ignore_ascii_case("x-forwarded-user")
+                    || k.eq_ignore_ascii_case("x-forwarded-groups")
+            })
+            .collect();
+        assert!(
+            leaked.is_empty(),
+            "{target}: identity headers reached the upstream: {leaked:?}"
+        );
     }
     for (target, status) in [
         ("/backend/assetsX", 401),
@@ -313,11 +397,22 @@ fn public_exception_is_exact_and_strips_identity() {
         let before = up.count();
         let r = send_target(og.addr, "GET", target, &host, SPOOF);
         assert_eq!(r.status, status, "{target}: {}", r.text());
-        assert_eq!(up.count(), before, "{target} reached the upstream as {:?}", up.last().map(|s| s.target));
+        assert_eq!(
+            up.count(),
+            before,
+            "{target} reached the upstream as {:?}",
+            up.last().map(|s| s.target)
+        );
     }
 }
 
-fn user_json(id: &str, login: &str, email: &str, verified: bool, groups: &[&str]) -> serde_json::Value {
+fn user_json(
+    id: &str,
+    login: &str,
+    email: &str,
+    verified: bool,
+    groups: &[&str],
+) -> serde_json::Value {
     serde_json::json!({
         "id": id, "login": login, "password": format!("{login}-pw"), "email": email,
         "email_verified": verified, "name": format!("{login} Example"), "preferred_username": login, "groups": groups,
@@ -343,9 +438,19 @@ fn sites(users: serde_json::Value, accesses: &[&str]) -> Sites {
             s
         })
         .collect();
-    let bases: Vec<String> = specs.iter().map(|s| format!("http://127.0.0.1:{}", s.port)).collect();
-    let clients: Vec<(String, String, String)> = specs.iter().zip(&bases).map(|(s, b)| (s.client_id.clone(), "test-secret".to_string(), b.clone())).collect();
-    let client_refs: Vec<(&str, &str, &str)> = clients.iter().map(|(a, b, c)| (a.as_str(), b.as_str(), c.as_str())).collect();
+    let bases: Vec<String> = specs
+        .iter()
+        .map(|s| format!("http://127.0.0.1:{}", s.port))
+        .collect();
+    let clients: Vec<(String, String, String)> = specs
+        .iter()
+        .zip(&bases)
+        .map(|(s, b)| (s.client_id.clone(), "test-secret".to_string(), b.clone()))
+        .collect();
+    let client_refs: Vec<(&str, &str, &str)> = clients
+        .iter()
+        .map(|(a, b, c)| (a.as_str(), b.as_str(), c.as_str()))
+        .collect();
     let op = Op::start_with(&client_refs, &[], serde_json::json!({ "users": users }));
     let sites = specs
         .into_iter()
@@ -353,7 +458,11 @@ fn sites(users: serde_json::Value, accesses: &[&str]) -> Sites {
         .map(|(mut s, b)| {
             s.issuer = op.issuer.clone();
             let og = Octogate::start(&s);
-            assert!(og.wait_ready(Duration::from_secs(15)), "not ready:\n{}", og.log());
+            assert!(
+                og.wait_ready(Duration::from_secs(15)),
+                "not ready:\n{}",
+                og.log()
+            );
             (og, b)
         })
         .collect();
@@ -362,20 +471,37 @@ fn sites(users: serde_json::Value, accesses: &[&str]) -> Sites {
 
 fn assertion_role(og: &Octogate, base: &str, token: &str) -> (String, bool) {
     use base64::Engine;
-    let b = base64::engine::general_purpose::STANDARD.decode(&og.keys.public_b64).unwrap();
-    let key = ed25519_dalek::VerifyingKey::from_bytes(&<[u8; 32]>::try_from(b.as_slice()).unwrap()).unwrap();
+    let b = base64::engine::general_purpose::STANDARD
+        .decode(&og.keys.public_b64)
+        .unwrap();
+    let key = ed25519_dalek::VerifyingKey::from_bytes(&<[u8; 32]>::try_from(b.as_slice()).unwrap())
+        .unwrap();
     let v = octogate::assertion::Verifier::new(&[key], base.to_string(), "site1".into(), 30);
-    let c = v.verify(token, octogate::app::unix_now()).expect("assertion verifies");
+    let c = v
+        .verify(token, octogate::app::unix_now())
+        .expect("assertion verifies");
     (c.role, c.superuser)
 }
 
 #[test]
 fn role_mapping_first_match_default_role_and_deny_page_through_the_real_flow() {
     let users = serde_json::json!([
-        user_json("u-alice", "alice", "alice@example.com", true, &["editors", "admins", "staff"]),
+        user_json(
+            "u-alice",
+            "alice",
+            "alice@example.com",
+            true,
+            &["editors", "admins", "staff"]
+        ),
         user_json("u-carol", "carol", "carol@example.com", true, &["staff"]),
         user_json("u-dave", "dave", "dave@example.com", true, &[]),
-        user_json("u-eve", "eve", "eve<b>@example.com", true, &["staff", "secret-admins"]),
+        user_json(
+            "u-eve",
+            "eve",
+            "eve<b>@example.com",
+            true,
+            &["staff", "secret-admins"]
+        ),
     ]);
     // Site 0: no gate, first match in file order, default role.
     let open = "protect = [\"/backend\"]\ndefault_role = \"viewer\"\n\n[[access.roles]]\ngroup = \"admins\"\nrole = \"developer\"\nsuperuser = true\n\n[[access.roles]]\ngroup = \"editors\"\nrole = \"publisher\"\n";
@@ -390,11 +516,18 @@ fn role_mapping_first_match_default_role_and_deny_page_through_the_real_flow() {
         let (og, base) = &s.sites[site];
         let before = s.up.count();
         let (_jar, resp, url) = sign_in(base, "/backend/cms", login);
-        assert!(url.starts_with(base.as_str()), "{login}@{site} ended at {url}");
+        assert!(
+            url.starts_with(base.as_str()),
+            "{login}@{site} ended at {url}"
+        );
         if resp.status == 200 {
             assert_eq!(s.up.count(), before + 1);
             let seen = s.up.last().unwrap();
-            let role = assertion_role(og, base, seen.header("x-octogate-assertion").expect("assertion"));
+            let role = assertion_role(
+                og,
+                base,
+                seen.header("x-octogate-assertion").expect("assertion"),
+            );
             (resp.status, Some(role), resp)
         } else {
             assert_eq!(s.up.count(), before, "denied request reached the upstream");
@@ -413,10 +546,19 @@ fn role_mapping_first_match_default_role_and_deny_page_through_the_real_flow() {
     assert_eq!(status, 403);
     let html = resp.text();
     assert!(html.contains("id=\"octogate-denied\""), "{html}");
-    assert!(html.contains("carol@example.com"), "who they are signed in as: {html}");
+    assert!(
+        html.contains("carol@example.com"),
+        "who they are signed in as: {html}"
+    );
     assert!(html.contains("it-help@example.com"), "contact: {html}");
-    assert!(html.contains("href=\"/oauth2/sign_out\""), "sign-out link: {html}");
-    assert!(!html.contains("admins") && !html.contains("editors"), "groups listed without show_groups_on_deny: {html}");
+    assert!(
+        html.contains("href=\"/oauth2/sign_out\""),
+        "sign-out link: {html}"
+    );
+    assert!(
+        !html.contains("admins") && !html.contains("editors"),
+        "groups listed without show_groups_on_deny: {html}"
+    );
     // Gated, allowed but no role and no default: denied too.
     let (status, _, _) = role_at(2, "dave");
     assert_eq!(status, 403);
@@ -425,9 +567,18 @@ fn role_mapping_first_match_default_role_and_deny_page_through_the_real_flow() {
     assert_eq!(status, 403);
     let html = resp.text();
     assert!(html.contains("id=\"octogate-denied\""));
-    assert!(html.contains("admins") && html.contains("editors"), "{html}");
-    assert!(!html.contains("secret-admins") && !html.contains("staff"), "the user's own groups leaked: {html}");
-    assert!(html.contains("eve&lt;b&gt;@example.com") && !html.contains("eve<b>"), "identity not escaped: {html}");
+    assert!(
+        html.contains("admins") && html.contains("editors"),
+        "{html}"
+    );
+    assert!(
+        !html.contains("secret-admins") && !html.contains("staff"),
+        "the user's own groups leaked: {html}"
+    );
+    assert!(
+        html.contains("eve&lt;b&gt;@example.com") && !html.contains("eve<b>"),
+        "identity not escaped: {html}"
+    );
     drop(s.op);
 }
 
@@ -441,7 +592,13 @@ fn allowed_email_domains_through_the_real_flow() {
         user_json("u-evil2", "evil2", "evil2@example.com.evil.net", true, &[]),
         user_json("u-evil3", "evil3", "evil3@evil.net@example.com", true, &[]),
         user_json("u-evil4", "evil4", "EVIL4@EXAMPLE.COM.", true, &[]),
-        user_json("u-evil5", "evil5", "\"evil5@evil.net\"@example.com", true, &[]),
+        user_json(
+            "u-evil5",
+            "evil5",
+            "\"evil5@evil.net\"@example.com",
+            true,
+            &[]
+        ),
     ]);
     let access = "protect = [\"/backend\"]\nallowed_email_domains = [\"example.com\"]\ndefault_role = \"viewer\"\n";
     let s = sites(users, &[access]);
@@ -490,13 +647,20 @@ fn email_domain_policy_hostile_table() {
         preferred_username: None,
         groups: vec![],
     };
-    let allow = Decision::Allow(Grant { role: "viewer".into(), superuser: false });
+    let allow = Decision::Allow(Grant {
+        role: "viewer".into(),
+        superuser: false,
+    });
     let bad = Decision::Deny(DenyReason::EmailDomainNotAllowed);
     let cases: Vec<(Option<&str>, bool, Decision)> = vec![
         (Some("a@example.com"), true, allow.clone()),
         (Some("a@EXAMPLE.com"), true, allow.clone()),
         (Some("a@x.example.com"), true, allow.clone()),
-        (Some("a@example.com"), false, Decision::Deny(DenyReason::EmailNotVerified)),
+        (
+            Some("a@example.com"),
+            false,
+            Decision::Deny(DenyReason::EmailNotVerified),
+        ),
         (Some("a@evilexample.com"), true, bad.clone()),
         (Some("a@example.com.evil.net"), true, bad.clone()),
         (Some("a@evil.net@example.com"), true, bad.clone()),
@@ -526,13 +690,21 @@ fn email_domain_policy_hostile_table() {
         (None, true, bad.clone()),
     ];
     for (email, verified, want) in cases {
-        assert_eq!(p.decide(&id(email, verified)), want, "{email:?} verified={verified}");
+        assert_eq!(
+            p.decide(&id(email, verified)),
+            want,
+            "{email:?} verified={verified}"
+        );
     }
 }
 
 #[test]
 fn group_removed_at_the_idp_is_denied_after_refresh() {
-    let (up, op, og, base) = start_with_op(&[User::new("u-bob", "bob", &["admins"])], None, "refresh_interval = \"2s\"\n");
+    let (up, op, og, base) = start_with_op(
+        &[User::new("u-bob", "bob", &["admins"])],
+        None,
+        "refresh_interval = \"2s\"\n",
+    );
     let (mut jar, resp, _) = sign_in(&base, "/backend", "bob");
     assert_eq!(resp.status, 200, "{}", resp.text());
     let r = jar_get(&mut jar, &format!("{base}/backend/cms"), "");
@@ -553,7 +725,10 @@ fn group_removed_at_the_idp_is_denied_after_refresh() {
     std::thread::sleep(Duration::from_millis(2600));
     let r = jar_get(&mut jar, &format!("{base}/backend"), "");
     assert_eq!(r.status, 200, "{}", r.text());
-    assert_eq!(up.last().unwrap().header("x-forwarded-groups"), Some("editors"));
+    assert_eq!(
+        up.last().unwrap().header("x-forwarded-groups"),
+        Some("editors")
+    );
     let _ = og;
 }
 
@@ -577,7 +752,8 @@ fn check_config_rejects_bad_access_rules_with_line_numbers() {
     assert_eq!(code, 0, "{out}{err}");
 
     // (tag, [access] body, (needle on the offending line, which occurrence), key, words in the message)
-    let cases: Vec<(&str, &str, (&str, usize), &str, &str)> = vec![
+    type Case<'a> = (&'a str, &'a str, (&'a str, usize), &'a str, &'a str);
+    let cases: Vec<Case> = vec![
         (
             "cc-notallowed",
             "protect = [\"/backend\"]\nallowed_groups = [\"admins\"]\n\n[[access.roles]]\ngroup = \"admins\"\nrole = \"developer\"\n\n[[access.roles]]\ngroup = \"editors\"\nrole = \"publisher\"\n",
@@ -626,12 +802,26 @@ fn check_config_rejects_bad_access_rules_with_line_numbers() {
         let (code, out, err) = check_config(&path);
         assert_eq!(code, 2, "{tag}: exit code; stdout={out} stderr={err}");
         let line = line_of(&text, needle, nth);
-        let col = text.lines().nth(line - 1).unwrap().find(needle.trim_start().split(" = ").last().unwrap()).unwrap() + 1;
+        let col = text
+            .lines()
+            .nth(line - 1)
+            .unwrap()
+            .find(needle.trim_start().split(" = ").last().unwrap())
+            .unwrap()
+            + 1;
         let want = format!("{}:{line}:", path.display());
         let hit = err.lines().find(|l| l.contains(&want) && l.contains(key));
-        let hit = hit.unwrap_or_else(|| panic!("{tag}: no error at {want} naming {key}:\n{err}\n--- config ---\n{text}"));
-        assert!(hit.contains(&format!("{want}{col}: {key}:")), "{tag}: column: want {col}: {hit}");
-        assert!(hit.to_ascii_lowercase().contains(words), "{tag}: message: {hit}");
+        let hit = hit.unwrap_or_else(|| {
+            panic!("{tag}: no error at {want} naming {key}:\n{err}\n--- config ---\n{text}")
+        });
+        assert!(
+            hit.contains(&format!("{want}{col}: {key}:")),
+            "{tag}: column: want {col}: {hit}"
+        );
+        assert!(
+            hit.to_ascii_lowercase().contains(words),
+            "{tag}: message: {hit}"
+        );
     }
 }
 
@@ -649,18 +839,35 @@ fn redirects_come_from_public_url_never_from_host() {
         ("GET /oauth2/start?rd=https://evil.example/ HTTP/1.1", "host: evil.example\r\n"),
     ];
     for (line, headers) in variants {
-        let r = raw(og.addr, &format!("{line}\r\n{headers}{NAV}connection: close\r\n\r\n")).unwrap();
+        let r = raw(
+            og.addr,
+            &format!("{line}\r\n{headers}{NAV}connection: close\r\n\r\n"),
+        )
+        .unwrap();
         assert_eq!(r.status, 302, "{line}: {}", r.text());
         let loc = r.header("location").unwrap();
-        assert!(loc.starts_with(&format!("{}/", op.issuer)), "{line}: Location {loc}");
-        assert_eq!(query_param(loc, "redirect_uri").as_deref(), Some(callback.as_str()), "{line}: {loc}");
+        assert!(
+            loc.starts_with(&format!("{}/", op.issuer)),
+            "{line}: Location {loc}"
+        );
+        assert_eq!(
+            query_param(loc, "redirect_uri").as_deref(),
+            Some(callback.as_str()),
+            "{line}: {loc}"
+        );
         assert!(!loc.contains("evil.example"), "{line}: {loc}");
     }
     assert_eq!(up.count(), 0);
     // The landing redirect after sign-in is local (relative), whatever Host the browser sent.
     let mut jar = Jar::default();
     let (addr, _) = split_url(&base);
-    let r = raw(addr, &format!("GET /backend/cms?x=1 HTTP/1.1\r\nhost: evil.example\r\n{NAV}connection: close\r\n\r\n")).unwrap();
+    let r = raw(
+        addr,
+        &format!(
+            "GET /backend/cms?x=1 HTTP/1.1\r\nhost: evil.example\r\n{NAV}connection: close\r\n\r\n"
+        ),
+    )
+    .unwrap();
     jar.absorb(&r);
     let (resp, url, _) = navigate(&mut jar, r.header("location").unwrap(), "bob", "bob-pw");
     assert_eq!(resp.status, 200);
@@ -671,11 +878,26 @@ fn redirects_come_from_public_url_never_from_host() {
     jar2.absorb(&r);
     let to_op = r.header("location").unwrap().to_string();
     let back = jar_get(&mut jar2, &to_op, ""); // OP session + grant: straight back with a code
-    assert!((300..400).contains(&back.status), "OP answered {}: {}", back.status, back.text());
-    let cb = back.header("location").expect("OP redirects back").to_string();
+    assert!(
+        (300..400).contains(&back.status),
+        "OP answered {}: {}",
+        back.status,
+        back.text()
+    );
+    let cb = back
+        .header("location")
+        .expect("OP redirects back")
+        .to_string();
     assert!(cb.starts_with(&callback), "{cb}");
     let (_, cb_path) = split_url(&cb);
-    let r = raw(addr, &format!("GET {cb_path} HTTP/1.1\r\nhost: evil.example\r\n{NAV}{}connection: close\r\n\r\n", jar2.header())).unwrap();
+    let r = raw(
+        addr,
+        &format!(
+            "GET {cb_path} HTTP/1.1\r\nhost: evil.example\r\n{NAV}{}connection: close\r\n\r\n",
+            jar2.header()
+        ),
+    )
+    .unwrap();
     assert_eq!(r.status, 302, "{}", r.text());
     assert_eq!(r.header("location"), Some("/backend/x"));
     // Sign-out goes to the OP with public_url as the post-logout target.

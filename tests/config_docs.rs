@@ -29,8 +29,14 @@ fn code_keys() -> BTreeSet<String> {
     for line in src.lines() {
         let t = line.trim();
         if let Some(rest) = t.strip_prefix("pub struct ") {
-            let name = rest.split(|c: char| !c.is_alphanumeric() && c != '_').next().unwrap_or("");
-            current = SECTIONS.iter().find(|(s, _)| *s == name).map(|(_, sec)| *sec);
+            let name = rest
+                .split(|c: char| !c.is_alphanumeric() && c != '_')
+                .next()
+                .unwrap_or("");
+            current = SECTIONS
+                .iter()
+                .find(|(s, _)| *s == name)
+                .map(|(_, sec)| *sec);
             if name.starts_with("Raw") && name != "RawConfig" {
                 assert!(current.is_some(), "raw.rs has a config struct {name} this test does not map to a section: add it to SECTIONS");
                 seen_structs.insert(name.to_string());
@@ -44,15 +50,25 @@ fn code_keys() -> BTreeSet<String> {
         if let (Some(section), Some(rest)) = (current, t.strip_prefix("pub ")) {
             if let Some((name, _)) = rest.split_once(':') {
                 let name = name.trim().trim_start_matches("r#");
-                assert!(name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'), "odd field {name:?}");
+                assert!(
+                    name.chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'),
+                    "odd field {name:?}"
+                );
                 keys.insert(format!("{section}.{name}"));
             }
         }
     }
     for (s, _) in SECTIONS {
-        assert!(seen_structs.contains(s), "struct {s} not found in raw.rs: update this test");
+        assert!(
+            seen_structs.contains(s),
+            "struct {s} not found in raw.rs: update this test"
+        );
     }
-    assert!(keys.len() > 40, "suspiciously few keys parsed from raw.rs: {keys:?}");
+    assert!(
+        keys.len() > 40,
+        "suspiciously few keys parsed from raw.rs: {keys:?}"
+    );
     keys
 }
 
@@ -65,7 +81,12 @@ fn doc_keys() -> BTreeSet<String> {
         if !t.starts_with('|') {
             continue;
         }
-        let first = t.trim_start_matches('|').split('|').next().unwrap_or("").trim();
+        let first = t
+            .trim_start_matches('|')
+            .split('|')
+            .next()
+            .unwrap_or("")
+            .trim();
         if let Some(key) = first.strip_prefix('`').and_then(|k| k.strip_suffix('`')) {
             if key.contains('.') {
                 keys.insert(key.to_string());
@@ -93,13 +114,22 @@ fn example_keys() -> BTreeSet<String> {
             table = name;
             continue;
         }
-        let Some((name, _)) = uncommented.split_once('=') else { continue };
+        let Some((name, _)) = uncommented.split_once('=') else {
+            continue;
+        };
         let name = name.trim();
         // Only `identifier = value` lines are keys; prose comments never have that shape.
-        if name.is_empty() || !name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_') {
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        {
             continue;
         }
-        assert!(!table.is_empty(), "key {name} before any table in example.toml");
+        assert!(
+            !table.is_empty(),
+            "key {name} before any table in example.toml"
+        );
         keys.insert(format!("{table}.{name}"));
     }
     keys
@@ -115,8 +145,14 @@ fn every_config_key_is_documented_and_nothing_else() {
     let docs = doc_keys();
     let missing = diff(&code, &docs);
     let stale = diff(&docs, &code);
-    assert!(missing.is_empty(), "keys in src/config/raw.rs but not in a table row of docs/configuration.md: {missing:?}");
-    assert!(stale.is_empty(), "keys in docs/configuration.md that src/config/raw.rs does not have: {stale:?}");
+    assert!(
+        missing.is_empty(),
+        "keys in src/config/raw.rs but not in a table row of docs/configuration.md: {missing:?}"
+    );
+    assert!(
+        stale.is_empty(),
+        "keys in docs/configuration.md that src/config/raw.rs does not have: {stale:?}"
+    );
 }
 
 #[test]
@@ -126,7 +162,10 @@ fn every_config_key_is_in_the_example_and_nothing_else() {
     let missing = diff(&code, &example);
     let stale = diff(&example, &code);
     assert!(missing.is_empty(), "keys in src/config/raw.rs but not in config/example.toml (commented out is fine): {missing:?}");
-    assert!(stale.is_empty(), "keys in config/example.toml that src/config/raw.rs does not have: {stale:?}");
+    assert!(
+        stale.is_empty(),
+        "keys in config/example.toml that src/config/raw.rs does not have: {stale:?}"
+    );
 }
 
 #[test]
@@ -139,8 +178,14 @@ fn the_example_config_is_valid_apart_from_its_secrets() {
     std::fs::write(&pem, &k.signing_key_pem).unwrap();
     let text = repo_file("config/example.toml")
         .replace("\"env:OCTOGATE_CLIENT_SECRET\"", "\"example-secret\"")
-        .replace("\"env:OCTOGATE_COOKIE_KEY\"", &format!("\"{}\"", k.cookie_key_b64))
-        .replace("\"file:/run/secrets/octogate.pem\"", &format!("\"file:{}\"", pem.display()));
+        .replace(
+            "\"env:OCTOGATE_COOKIE_KEY\"",
+            &format!("\"{}\"", k.cookie_key_b64),
+        )
+        .replace(
+            "\"file:/run/secrets/octogate.pem\"",
+            &format!("\"file:{}\"", pem.display()),
+        );
     let result = octogate::config::load_str(&text, "config/example.toml");
     let _ = std::fs::remove_dir_all(&dir);
     if let Err(e) = result {
@@ -152,12 +197,23 @@ fn the_example_config_is_valid_apart_from_its_secrets() {
 fn the_extractors_see_what_they_should() {
     // Guards against a parser that silently finds nothing (which would make the checks vacuous).
     let code = code_keys();
-    for k in ["server.listen", "oidc.post_logout_redirect_uri", "access.roles", "access.roles.superuser", "session.cookie_keys"] {
+    for k in [
+        "server.listen",
+        "oidc.post_logout_redirect_uri",
+        "access.roles",
+        "access.roles.superuser",
+        "session.cookie_keys",
+    ] {
         assert!(code.contains(k), "{k} not extracted from raw.rs");
     }
-    assert!(!code.iter().any(|k| k.starts_with("server.server") || k == "server" || k.starts_with("config.")));
+    assert!(!code
+        .iter()
+        .any(|k| k.starts_with("server.server") || k == "server" || k.starts_with("config.")));
     let example = example_keys();
-    assert!(example.contains("server.tls_cert"), "commented-out keys count");
+    assert!(
+        example.contains("server.tls_cert"),
+        "commented-out keys count"
+    );
     assert!(example.contains("access.roles"));
     assert!(example.contains("access.roles.group"));
 }

@@ -27,7 +27,15 @@ struct Demo {
 impl Demo {
     fn start() -> Demo {
         let mut child = Command::new(bin())
-            .args(["demo", "--listen", "127.0.0.1:0", "--idp-port", "0", "--upstream-port", "0"])
+            .args([
+                "demo",
+                "--listen",
+                "127.0.0.1:0",
+                "--idp-port",
+                "0",
+                "--upstream-port",
+                "0",
+            ])
             .env("OCTOGATE_LOG", "info,octogate=debug")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -70,7 +78,13 @@ impl Demo {
                 .unwrap_or_else(|| panic!("{name}= missing in {line:?}"))
                 .to_string()
         };
-        let demo = Demo { octogate: value("octogate"), idp: value("idp"), upstream: value("upstream"), child, log };
+        let demo = Demo {
+            octogate: value("octogate"),
+            idp: value("idp"),
+            upstream: value("upstream"),
+            child,
+            log,
+        };
         demo.wait_ready();
         demo
     }
@@ -117,7 +131,10 @@ fn follow(jar: &mut Jar, url: &str) -> (RawResponse, String) {
     for _ in 0..20 {
         let r = jar_get(jar, &url, "");
         if (300..400).contains(&r.status) {
-            url = absolute(&url, r.header("location").expect("redirect without location"));
+            url = absolute(
+                &url,
+                r.header("location").expect("redirect without location"),
+            );
             continue;
         }
         return (r, url);
@@ -127,7 +144,8 @@ fn follow(jar: &mut Jar, url: &str) -> (RawResponse, String) {
 
 /// The hidden `request` id on the IdP's login page.
 fn request_id(html: &str) -> String {
-    let i = html.find("name=\"request\" value=\"").expect("login form") + "name=\"request\" value=\"".len();
+    let i = html.find("name=\"request\" value=\"").expect("login form")
+        + "name=\"request\" value=\"".len();
     let j = html[i..].find('"').unwrap() + i;
     html[i..j].to_string()
 }
@@ -137,23 +155,38 @@ fn request_id(html: &str) -> String {
 fn sign_in(demo: &Demo, jar: &mut Jar, login: &str) -> (RawResponse, String) {
     let (page, url) = follow(jar, &format!("{}/backend", demo.octogate));
     assert_eq!(page.status, 200, "{url}: {}", page.text());
-    assert!(url.starts_with(&format!("{}/authorize?", demo.idp)), "expected the IdP login page, got {url}");
+    assert!(
+        url.starts_with(&format!("{}/authorize?", demo.idp)),
+        "expected the IdP login page, got {url}"
+    );
     let html = page.text();
     assert!(html.contains("id=\"demo-idp-login\""), "{html}");
-    assert!(html.contains("Development only"), "every page says development only");
+    assert!(
+        html.contains("Development only"),
+        "every page says development only"
+    );
     let csp = page.header("content-security-policy").unwrap();
-    assert!(csp.contains(&format!("form-action 'self' {}", demo.octogate)), "{csp}");
+    assert!(
+        csp.contains(&format!("form-action 'self' {}", demo.octogate)),
+        "{csp}"
+    );
     let form = format!("request={}&user={login}", request_id(&html));
     let r = jar_post(jar, &format!("{}/login", demo.idp), &form);
     assert_eq!(r.status, 302, "{}", r.text());
     let back = r.header("location").unwrap().to_string();
-    assert!(back.starts_with(&format!("{}/oauth2/callback?code=", demo.octogate)), "{back}");
+    assert!(
+        back.starts_with(&format!("{}/oauth2/callback?code=", demo.octogate)),
+        "{back}"
+    );
     follow(jar, &back)
 }
 
 fn cell(html: &str, id: &str) -> String {
     let marker = format!("<td id=\"{id}\">");
-    let i = html.find(&marker).unwrap_or_else(|| panic!("no {id} cell in {html}")) + marker.len();
+    let i = html
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no {id} cell in {html}"))
+        + marker.len();
     let j = html[i..].find("</td>").unwrap() + i;
     html[i..j].to_string()
 }
@@ -198,20 +231,44 @@ fn each_demo_user_signs_in_through_the_demo_idp() {
     let mut nobody = Jar::default();
     let (page, url) = sign_in(&demo, &mut nobody, "nobody");
     assert_eq!(page.status, 403, "{url}: {}", page.text());
-    assert!(page.text().contains("id=\"octogate-denied\""), "{}", page.text());
+    assert!(
+        page.text().contains("id=\"octogate-denied\""),
+        "{}",
+        page.text()
+    );
     assert!(!page.text().contains("demo-backend"));
 
     // Sign-out: through the IdP's end-session endpoint and back to the site; the session is gone.
     let (addr, _) = split_url(&demo.octogate);
-    let r = jar_get(&mut admin, &format!("{}/oauth2/sign_out", demo.octogate), "");
+    let r = jar_get(
+        &mut admin,
+        &format!("{}/oauth2/sign_out", demo.octogate),
+        "",
+    );
     assert_eq!(r.status, 302);
     let to_idp = r.header("location").unwrap().to_string();
-    assert!(to_idp.starts_with(&format!("{}/logout?", demo.idp)), "{to_idp}");
+    assert!(
+        to_idp.starts_with(&format!("{}/logout?", demo.idp)),
+        "{to_idp}"
+    );
     let r = jar_get(&mut admin, &to_idp, "");
     assert_eq!(r.status, 302, "{}", r.text());
-    assert!(r.header("location").unwrap().starts_with(&format!("{}/?state=", demo.octogate)), "{:?}", r.header("location"));
-    assert!(!admin.cookies.contains_key("octogate"), "session cookie cleared");
-    let again = get(addr, "/backend", &format!("accept: text/html\r\n{}", admin.header()));
+    assert!(
+        r.header("location")
+            .unwrap()
+            .starts_with(&format!("{}/?state=", demo.octogate)),
+        "{:?}",
+        r.header("location")
+    );
+    assert!(
+        !admin.cookies.contains_key("octogate"),
+        "session cookie cleared"
+    );
+    let again = get(
+        addr,
+        "/backend",
+        &format!("accept: text/html\r\n{}", admin.header()),
+    );
     assert_eq!(again.status, 302, "signed out: sign-in again");
 
     // The built-in upstream itself refuses a request without an assertion.
@@ -232,7 +289,10 @@ fn the_demo_idp_checks_clients_and_pkce() {
     assert_eq!(disco.status, 200);
     let doc: serde_json::Value = serde_json::from_slice(&disco.body).unwrap();
     assert_eq!(doc["issuer"], demo.idp.as_str());
-    assert_eq!(doc["code_challenge_methods_supported"], serde_json::json!(["S256"]));
+    assert_eq!(
+        doc["code_challenge_methods_supported"],
+        serde_json::json!(["S256"])
+    );
     let jwks: serde_json::Value = serde_json::from_slice(&get(idp, "/jwks", "").body).unwrap();
     assert_eq!(jwks["keys"][0]["kty"], "RSA");
 
@@ -242,7 +302,12 @@ fn the_demo_idp_checks_clients_and_pkce() {
     let r = get(idp, &format!("/authorize?response_type=code&client_id=octogate-demo&redirect_uri={}&scope=openid&state=s1", enc(&redirect)), "");
     assert_eq!(r.status, 302);
     let loc = r.header("location").unwrap();
-    assert!(loc.starts_with(&redirect) && loc.contains("error=invalid_request") && loc.contains("state=s1"), "{loc}");
+    assert!(
+        loc.starts_with(&redirect)
+            && loc.contains("error=invalid_request")
+            && loc.contains("state=s1"),
+        "{loc}"
+    );
     // A foreign redirect_uri: never redirected.
     let r = get(idp, "/authorize?response_type=code&client_id=octogate-demo&redirect_uri=http%3A%2F%2Fevil.example%2Fcb&scope=openid", "");
     assert_eq!(r.status, 400);
@@ -255,19 +320,45 @@ fn the_demo_idp_checks_clients_and_pkce() {
     assert_eq!(r.status, 401);
     assert!(r.text().contains("invalid_client"));
     // Userinfo without a valid token.
-    assert_eq!(get(idp, "/userinfo", "authorization: Bearer nope\r\n").status, 401);
+    assert_eq!(
+        get(idp, "/userinfo", "authorization: Bearer nope\r\n").status,
+        401
+    );
 }
 
 #[test]
 fn the_demo_refuses_non_loopback_addresses() {
     for args in [
-        vec!["demo", "--idp-listen", "0.0.0.0:0", "--listen", "127.0.0.1:0", "--upstream-port", "0"],
-        vec!["demo", "--listen", "0.0.0.0:0", "--idp-port", "0", "--upstream-port", "0"],
+        vec![
+            "demo",
+            "--idp-listen",
+            "0.0.0.0:0",
+            "--listen",
+            "127.0.0.1:0",
+            "--upstream-port",
+            "0",
+        ],
+        vec![
+            "demo",
+            "--listen",
+            "0.0.0.0:0",
+            "--idp-port",
+            "0",
+            "--upstream-port",
+            "0",
+        ],
     ] {
-        let out = Command::new(bin()).args(&args).stdin(Stdio::null()).output().unwrap();
+        let out = Command::new(bin())
+            .args(&args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
         assert!(!out.status.success(), "{args:?} must fail");
         let err = String::from_utf8_lossy(&out.stderr);
-        assert!(err.contains("refusing to listen on 0.0.0.0:0") && err.contains("loopback"), "{args:?}: {err}");
+        assert!(
+            err.contains("refusing to listen on 0.0.0.0:0") && err.contains("loopback"),
+            "{args:?}: {err}"
+        );
         assert!(!String::from_utf8_lossy(&out.stdout).contains("demo ready"));
     }
 }
@@ -277,7 +368,10 @@ fn ctrl_c_stops_the_demo() {
     let mut demo = Demo::start();
     let (idp, _) = split_url(&demo.idp);
     let (og, _) = split_url(&demo.octogate);
-    Command::new("kill").args(["-INT", &demo.child.id().to_string()]).status().unwrap();
+    Command::new("kill")
+        .args(["-INT", &demo.child.id().to_string()])
+        .status()
+        .unwrap();
     let deadline = Instant::now() + Duration::from_secs(20);
     let status = loop {
         if let Some(s) = demo.child.try_wait().unwrap() {
@@ -287,13 +381,22 @@ fn ctrl_c_stops_the_demo() {
         std::thread::sleep(Duration::from_millis(50));
     };
     assert!(status.success(), "{status:?}");
-    assert!(std::net::TcpStream::connect_timeout(&idp, Duration::from_secs(1)).is_err(), "IdP stopped");
-    assert!(std::net::TcpStream::connect_timeout(&og, Duration::from_secs(1)).is_err(), "octogate stopped");
+    assert!(
+        std::net::TcpStream::connect_timeout(&idp, Duration::from_secs(1)).is_err(),
+        "IdP stopped"
+    );
+    assert!(
+        std::net::TcpStream::connect_timeout(&og, Duration::from_secs(1)).is_err(),
+        "octogate stopped"
+    );
 }
 
 #[test]
 fn print_config_passes_check_config() {
-    let out = Command::new(bin()).args(["demo", "--print-config"]).output().unwrap();
+    let out = Command::new(bin())
+        .args(["demo", "--print-config"])
+        .output()
+        .unwrap();
     assert!(out.status.success());
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.contains("DEVELOPMENT ONLY"));
@@ -302,12 +405,19 @@ fn print_config_passes_check_config() {
     let dir = tmpdir("demo-config");
     let path = dir.join("demo.toml");
     std::fs::write(&path, &text).unwrap();
-    let check = Command::new(bin()).arg("check-config").arg(&path).output().unwrap();
+    let check = Command::new(bin())
+        .arg("check-config")
+        .arg(&path)
+        .output()
+        .unwrap();
     let mut stderr = String::new();
     let _ = (&check.stderr[..]).read_to_string(&mut stderr);
     assert!(check.status.success(), "check-config failed: {stderr}");
     assert!(String::from_utf8_lossy(&check.stdout).contains("OK:"));
     // Fresh keys every time.
-    let again = Command::new(bin()).args(["demo", "--print-config"]).output().unwrap();
+    let again = Command::new(bin())
+        .args(["demo", "--print-config"])
+        .output()
+        .unwrap();
     assert_ne!(String::from_utf8(again.stdout).unwrap(), text);
 }

@@ -9,7 +9,10 @@ use common::op::*;
 use common::*;
 
 fn octogate(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_octogate")).args(args).output().unwrap()
+    Command::new(env!("CARGO_BIN_EXE_octogate"))
+        .args(args)
+        .output()
+        .unwrap()
 }
 
 #[test]
@@ -21,14 +24,24 @@ fn healthcheck_exit_codes() {
     // Not ready (IdP unreachable in this config): 503 → 1.
     let not_ready = octogate(&["healthcheck", "--url", &format!("{}/readyz", og.base())]);
     assert_eq!(not_ready.status.code(), Some(1));
-    let dead = octogate(&["healthcheck", "--url", &format!("http://127.0.0.1:{}/healthz", free_port()), "--timeout", "1"]);
+    let dead = octogate(&[
+        "healthcheck",
+        "--url",
+        &format!("http://127.0.0.1:{}/healthz", free_port()),
+        "--timeout",
+        "1",
+    ]);
     assert_eq!(dead.status.code(), Some(1));
     let garbage = octogate(&["healthcheck", "--url", "not a url"]);
     assert_eq!(garbage.status.code(), Some(1));
 }
 
 fn scrape(port: u16) -> String {
-    let r = raw(format!("127.0.0.1:{port}").parse().unwrap(), "GET /metrics HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n").unwrap();
+    let r = raw(
+        format!("127.0.0.1:{port}").parse().unwrap(),
+        "GET /metrics HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n",
+    )
+    .unwrap();
     assert_eq!(r.status, 200);
     r.text()
 }
@@ -50,31 +63,72 @@ fn metrics_exposition_moves_with_traffic() {
     spec.server_extra = format!("metrics_listen = \"127.0.0.1:{mport}\"\n");
     let og = Octogate::start(&spec);
     let before = scrape(mport);
-    assert!(before.contains("# TYPE octogate_requests counter"), "{before}");
+    assert!(
+        before.contains("# TYPE octogate_requests counter"),
+        "{before}"
+    );
     assert!(before.contains("octogate_config_generation 1"), "{before}");
-    assert!(before.contains("octogate_idp_metadata_age_seconds -1"), "IdP never loaded: {before}");
+    assert!(
+        before.contains("octogate_idp_metadata_age_seconds -1"),
+        "IdP never loaded: {before}"
+    );
     for _ in 0..3 {
         assert_eq!(get(og.addr, "/", "").status, 200);
     }
-    assert_eq!(get(og.addr, "/backend/x", "x-requested-with: XMLHttpRequest\r\n").status, 401);
+    assert_eq!(
+        get(
+            og.addr,
+            "/backend/x",
+            "x-requested-with: XMLHttpRequest\r\n"
+        )
+        .status,
+        401
+    );
     assert_eq!(get(og.addr, "/back%5cend", "").status, 400);
     let after = scrape(mport);
-    assert_eq!(sample(&after, "octogate_requests_total{outcome=\"public\"}") - sample(&before, "octogate_requests_total{outcome=\"public\"}"), 3.0, "{after}");
-    assert_eq!(sample(&after, "octogate_requests_total{outcome=\"unauthorized\"}"), 1.0, "{after}");
-    assert_eq!(sample(&after, "octogate_requests_total{outcome=\"refused\"}"), 1.0, "{after}");
-    assert!(sample(&after, "octogate_upstream_response_seconds_count") >= 3.0, "{after}");
+    assert_eq!(
+        sample(&after, "octogate_requests_total{outcome=\"public\"}")
+            - sample(&before, "octogate_requests_total{outcome=\"public\"}"),
+        3.0,
+        "{after}"
+    );
+    assert_eq!(
+        sample(&after, "octogate_requests_total{outcome=\"unauthorized\"}"),
+        1.0,
+        "{after}"
+    );
+    assert_eq!(
+        sample(&after, "octogate_requests_total{outcome=\"refused\"}"),
+        1.0,
+        "{after}"
+    );
+    assert!(
+        sample(&after, "octogate_upstream_response_seconds_count") >= 3.0,
+        "{after}"
+    );
     // Not on the main listener.
-    assert_eq!(get(og.addr, "/metrics", "").status, 200, "the main listener forwards /metrics to the site");
+    assert_eq!(
+        get(og.addr, "/metrics", "").status,
+        200,
+        "the main listener forwards /metrics to the site"
+    );
     assert!(!up.last().unwrap().target.is_empty());
     // Every non-comment line parses as `name{labels} value`.
-    for l in after.lines().filter(|l| !l.starts_with('#') && !l.is_empty()) {
+    for l in after
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+    {
         let v = l.rsplit(' ').next().unwrap();
         assert!(v.parse::<f64>().is_ok(), "unparsable sample line: {l}");
     }
 }
 
 fn audit_lines(log: &str) -> Vec<serde_json::Value> {
-    log.lines().filter(|l| l.starts_with('{')).filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok()).filter(|v| v["log"] == "audit").collect()
+    log.lines()
+        .filter(|l| l.starts_with('{'))
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["log"] == "audit")
+        .collect()
 }
 
 #[test]
@@ -82,7 +136,13 @@ fn audit_events_for_each_decision_without_tokens() {
     let up = Upstream::start();
     let spec = ConfigSpec::new(&up.url());
     let base = format!("http://127.0.0.1:{}", spec.port);
-    let op = Op::start(&[("octogate-test", "test-secret", &base)], &[User::new("u-bob", "bob", &["admins"]), User::new("u-eve", "eve", &["marketing"])]);
+    let op = Op::start(
+        &[("octogate-test", "test-secret", &base)],
+        &[
+            User::new("u-bob", "bob", &["admins"]),
+            User::new("u-eve", "eve", &["marketing"]),
+        ],
+    );
     let mut spec = spec;
     spec.issuer = op.issuer.clone();
     spec.server_extra = "trusted_proxies = [\"127.0.0.1/32\"]\n".into();
@@ -97,14 +157,25 @@ fn audit_events_for_each_decision_without_tokens() {
     let (r, _, _) = navigate(&mut eve, &format!("{base}/backend"), "eve", "eve-pw");
     assert_eq!(r.status, 403);
     // Sign-in failed: state mismatch (no login cookie for this state).
-    let r = get(og.addr, "/oauth2/callback?code=abc&state=AAAAAAAAAAAAAAAAAAAAAAAAAAAA", "");
+    let r = get(
+        og.addr,
+        "/oauth2/callback?code=abc&state=AAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+        "",
+    );
     assert_eq!(r.status, 400);
     // Session rejected: tampered cookie.
     let cookie = bob.cookies.get("octogate").unwrap().clone();
     let mut tampered = cookie.clone().into_bytes();
     let i = tampered.len() / 2;
     tampered[i] = if tampered[i] == b'A' { b'B' } else { b'A' };
-    let r = get(og.addr, "/backend", &format!("cookie: octogate={}\r\naccept: text/html\r\n", String::from_utf8(tampered).unwrap()));
+    let r = get(
+        og.addr,
+        "/backend",
+        &format!(
+            "cookie: octogate={}\r\naccept: text/html\r\n",
+            String::from_utf8(tampered).unwrap()
+        ),
+    );
     assert_eq!(r.status, 302);
     // Signed out.
     let r = jar_get(&mut bob, &format!("{base}/oauth2/sign_out"), "");
@@ -116,7 +187,14 @@ fn audit_events_for_each_decision_without_tokens() {
     let log = og.log();
     let events = audit_lines(&log);
     let kinds: Vec<&str> = events.iter().filter_map(|e| e["event"].as_str()).collect();
-    for k in ["signin_ok", "denied", "signin_failed", "session_rejected", "signed_out", "config_reloaded"] {
+    for k in [
+        "signin_ok",
+        "denied",
+        "signin_failed",
+        "session_rejected",
+        "signed_out",
+        "config_reloaded",
+    ] {
         assert!(kinds.contains(&k), "no {k} audit event in {kinds:?}");
     }
     let ok = events.iter().find(|e| e["event"] == "signin_ok").unwrap();
@@ -130,7 +208,10 @@ fn audit_events_for_each_decision_without_tokens() {
     // No token, cookie or secret anywhere in the log.
     assert!(!log.contains(&cookie), "session cookie value in the log");
     assert!(!log.contains("test-secret"), "client secret in the log");
-    assert!(!log.contains("eyJ"), "a JWT (ID token or assertion) in the log");
+    assert!(
+        !log.contains("eyJ"),
+        "a JWT (ID token or assertion) in the log"
+    );
 }
 
 #[test]
@@ -158,17 +239,28 @@ fn sighup_reload_applies_valid_and_keeps_old_on_invalid() {
     let mut spec = ConfigSpec::new(&up.url());
     spec.server_extra = format!("metrics_listen = \"127.0.0.1:{mport}\"\n");
     let og = Octogate::start(&spec);
-    assert_eq!(get(og.addr, "/admin", "").status, 200, "/admin is public before the reload");
+    assert_eq!(
+        get(og.addr, "/admin", "").status,
+        200,
+        "/admin is public before the reload"
+    );
     // Valid change: protect /admin too.
     let mut next = ConfigSpec::new(&up.url());
     next.port = spec.port;
     next.server_extra = spec.server_extra.clone();
-    next.access = spec.access.replace("protect = [\"/backend\"]", "protect = [\"/backend\", \"/admin\"]");
+    next.access = spec.access.replace(
+        "protect = [\"/backend\"]",
+        "protect = [\"/backend\", \"/admin\"]",
+    );
     std::fs::write(&og.config_path, next.render(&og.keys)).unwrap();
     og.signal("HUP");
     let deadline = Instant::now() + Duration::from_secs(5);
     while get(og.addr, "/admin", "x-requested-with: XMLHttpRequest\r\n").status != 401 {
-        assert!(Instant::now() < deadline, "reload not applied; log:\n{}", og.log());
+        assert!(
+            Instant::now() < deadline,
+            "reload not applied; log:\n{}",
+            og.log()
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     assert!(scrape(mport).contains("octogate_config_generation 2"));
@@ -176,7 +268,11 @@ fn sighup_reload_applies_valid_and_keeps_old_on_invalid() {
     std::fs::write(&og.config_path, "[server]\nbogus = 1\n").unwrap();
     og.signal("HUP");
     std::thread::sleep(Duration::from_millis(500));
-    assert_eq!(get(og.addr, "/admin", "x-requested-with: XMLHttpRequest\r\n").status, 401, "old config lost");
+    assert_eq!(
+        get(og.addr, "/admin", "x-requested-with: XMLHttpRequest\r\n").status,
+        401,
+        "old config lost"
+    );
     assert_eq!(get(og.addr, "/", "").status, 200);
     assert!(scrape(mport).contains("octogate_config_generation 2"));
     assert!(og.log().contains("config reload refused"), "{}", og.log());
@@ -186,7 +282,18 @@ fn make_cert(dir: &std::path::Path, cn: &str) -> (std::path::PathBuf, std::path:
     let cert = dir.join(format!("{cn}.crt"));
     let key = dir.join(format!("{cn}.key"));
     let st = Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2", "-subj"])
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+        ])
         .arg(format!("/CN={cn}"))
         .args(["-addext", "subjectAltName=IP:127.0.0.1", "-keyout"])
         .arg(&key)
@@ -194,7 +301,11 @@ fn make_cert(dir: &std::path::Path, cn: &str) -> (std::path::PathBuf, std::path:
         .arg(&cert)
         .output()
         .expect("openssl");
-    assert!(st.status.success(), "{}", String::from_utf8_lossy(&st.stderr));
+    assert!(
+        st.status.success(),
+        "{}",
+        String::from_utf8_lossy(&st.stderr)
+    );
     (cert, key)
 }
 
@@ -218,10 +329,19 @@ fn tls_certificate_swapped_on_disk_is_picked_up() {
     std::fs::copy(&a_cert, &live_cert).unwrap();
     std::fs::copy(&a_key, &live_key).unwrap();
     let mut spec = ConfigSpec::new(&up.url());
-    spec.server_extra = format!("tls_cert = \"{}\"\ntls_key = \"{}\"\n", live_cert.display(), live_key.display());
+    spec.server_extra = format!(
+        "tls_cert = \"{}\"\ntls_key = \"{}\"\n",
+        live_cert.display(),
+        live_key.display()
+    );
     let keys = keys(&dir);
     std::fs::write(dir.join("site.toml"), spec.render(&keys)).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_octogate")).args(["run", "--config"]).arg(dir.join("site.toml")).stderr(std::process::Stdio::null()).spawn().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_octogate"))
+        .args(["run", "--config"])
+        .arg(dir.join("site.toml"))
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
     let mut subject = String::new();
     while Instant::now() < deadline {
@@ -242,7 +362,10 @@ fn tls_certificate_swapped_on_disk_is_picked_up() {
         if subject.contains("second") {
             break;
         }
-        assert!(Instant::now() < deadline, "new certificate not picked up; still {subject:?}");
+        assert!(
+            Instant::now() < deadline,
+            "new certificate not picked up; still {subject:?}"
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
     let _ = child.kill();

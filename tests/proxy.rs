@@ -52,16 +52,39 @@ fn spoofed_identity_headers_never_reach_the_upstream() {
         assert_eq!(r.status, 200, "{path}: {}", r.text());
         assert_eq!(up.count(), before + 1);
         let seen = up.last().unwrap();
-        let leaked: Vec<_> = seen.headers.iter().filter(|(k, _)| is_identity(k)).collect();
-        assert!(leaked.is_empty(), "{path}: identity headers leaked upstream: {leaked:?}");
+        let leaked: Vec<_> = seen
+            .headers
+            .iter()
+            .filter(|(k, _)| is_identity(k))
+            .collect();
+        assert!(
+            leaked.is_empty(),
+            "{path}: identity headers leaked upstream: {leaked:?}"
+        );
     }
     // A protected path without a session never reaches the upstream at all.
     let before = up.count();
-    let r = get(og.addr, "/backend", &format!("{spoof}accept: text/html\r\n"));
-    assert!(r.status == 302 || r.status == 503, "protected path answered {}", r.status);
-    let r = get(og.addr, "/backend/users", &format!("{spoof}x-requested-with: XMLHttpRequest\r\n"));
+    let r = get(
+        og.addr,
+        "/backend",
+        &format!("{spoof}accept: text/html\r\n"),
+    );
+    assert!(
+        r.status == 302 || r.status == 503,
+        "protected path answered {}",
+        r.status
+    );
+    let r = get(
+        og.addr,
+        "/backend/users",
+        &format!("{spoof}x-requested-with: XMLHttpRequest\r\n"),
+    );
     assert_eq!(r.status, 401);
-    assert_eq!(up.count(), before, "protected request reached the upstream unauthenticated");
+    assert_eq!(
+        up.count(),
+        before,
+        "protected request reached the upstream unauthenticated"
+    );
 }
 
 #[test]
@@ -72,9 +95,19 @@ fn connection_header_cannot_remove_or_smuggle_identity() {
     assert_eq!(r.status, 200);
     let seen = up.last().unwrap();
     assert!(seen.header("x-forwarded-user").is_none());
-    assert!(seen.header("x-custom-hop").is_none(), "header named in Connection was forwarded");
-    assert_eq!(seen.header("x-forwarded-for"), Some("127.0.0.1"), "octogate's own X-Forwarded-For must survive");
-    assert!(seen.header("x-request-id").is_some(), "octogate's own X-Request-Id must survive");
+    assert!(
+        seen.header("x-custom-hop").is_none(),
+        "header named in Connection was forwarded"
+    );
+    assert_eq!(
+        seen.header("x-forwarded-for"),
+        Some("127.0.0.1"),
+        "octogate's own X-Forwarded-For must survive"
+    );
+    assert!(
+        seen.header("x-request-id").is_some(),
+        "octogate's own X-Request-Id must survive"
+    );
 }
 
 #[test]
@@ -84,12 +117,26 @@ fn hop_by_hop_headers_removed_both_ways() {
     let r = get(og.addr, "/", "Keep-Alive: timeout=99\r\nTE: trailers\r\nProxy-Authorization: Basic Zm9vOmJhcg==\r\nProxy-Connection: keep-alive\r\nUpgrade: h2c\r\nX-Keep: yes\r\n");
     assert_eq!(r.status, 200);
     let seen = up.last().unwrap();
-    for h in ["keep-alive", "te", "proxy-authorization", "proxy-connection", "upgrade"] {
-        assert!(seen.header(h).is_none(), "{h} was forwarded: {:?}", seen.headers);
+    for h in [
+        "keep-alive",
+        "te",
+        "proxy-authorization",
+        "proxy-connection",
+        "upgrade",
+    ] {
+        assert!(
+            seen.header(h).is_none(),
+            "{h} was forwarded: {:?}",
+            seen.headers
+        );
     }
     assert_eq!(seen.header("x-keep"), Some("yes"));
     // The upstream's response names x-upstream-hop in Connection: it must not reach the client.
-    assert!(r.header("x-upstream-hop").is_none(), "response hop-by-hop header leaked: {:?}", r.headers);
+    assert!(
+        r.header("x-upstream-hop").is_none(),
+        "response hop-by-hop header leaked: {:?}",
+        r.headers
+    );
     assert!(r.header("keep-alive").is_none());
     assert_eq!(r.header("x-upstream"), Some("yes"));
 }
@@ -102,14 +149,24 @@ fn forwarded_headers_follow_trust() {
     get(og.addr, "/", "X-Forwarded-For: 6.6.6.6\r\nX-Forwarded-Host: evil.com\r\nX-Forwarded-Proto: https\r\nX-Real-IP: 6.6.6.6\r\nForwarded: for=6.6.6.6\r\n");
     let seen = up.last().unwrap();
     assert_eq!(seen.header("x-forwarded-for"), Some("127.0.0.1"));
-    assert_eq!(seen.header("x-forwarded-host"), Some(format!("127.0.0.1:{}", og.addr.port()).as_str()));
+    assert_eq!(
+        seen.header("x-forwarded-host"),
+        Some(format!("127.0.0.1:{}", og.addr.port()).as_str())
+    );
     assert_eq!(seen.header("x-forwarded-proto"), Some("http"));
     assert!(seen.header("x-real-ip").is_none());
     assert!(seen.header("forwarded").is_none());
     // Host is the public host, never the client's.
-    let r = raw(og.addr, "GET / HTTP/1.1\r\nhost: evil.example\r\nconnection: close\r\n\r\n").unwrap();
+    let r = raw(
+        og.addr,
+        "GET / HTTP/1.1\r\nhost: evil.example\r\nconnection: close\r\n\r\n",
+    )
+    .unwrap();
     assert_eq!(r.status, 200);
-    assert_eq!(up.last().unwrap().header("host"), Some(format!("127.0.0.1:{}", og.addr.port()).as_str()));
+    assert_eq!(
+        up.last().unwrap().header("host"),
+        Some(format!("127.0.0.1:{}", og.addr.port()).as_str())
+    );
     drop(og);
 
     // Trusted peer: the chain is kept and the peer appended.
@@ -117,7 +174,10 @@ fn forwarded_headers_follow_trust() {
     spec.server_extra = "trusted_proxies = [\"127.0.0.0/8\"]\n".into();
     let og = Octogate::start(&spec);
     get(og.addr, "/", "X-Forwarded-For: 203.0.113.7, 10.1.1.1\r\n");
-    assert_eq!(up.last().unwrap().header("x-forwarded-for"), Some("203.0.113.7, 10.1.1.1, 127.0.0.1"));
+    assert_eq!(
+        up.last().unwrap().header("x-forwarded-for"),
+        Some("203.0.113.7, 10.1.1.1, 127.0.0.1")
+    );
 }
 
 #[test]
@@ -127,9 +187,16 @@ fn absolute_form_target_uses_path_only() {
     let before = up.count();
     let r = raw(og.addr, "GET http://evil.example/backend HTTP/1.1\r\nhost: evil.example\r\naccept: text/html\r\nconnection: close\r\n\r\n").unwrap();
     assert_ne!(r.status, 200);
-    assert_eq!(up.count(), before, "absolute-form request to a protected path reached the upstream");
+    assert_eq!(
+        up.count(),
+        before,
+        "absolute-form request to a protected path reached the upstream"
+    );
     if let Some(loc) = r.header("location") {
-        assert!(!loc.contains("evil.example"), "redirect built from the request: {loc}");
+        assert!(
+            !loc.contains("evil.example"),
+            "redirect built from the request: {loc}"
+        );
     }
 }
 
@@ -154,7 +221,10 @@ fn large_upload_and_download_stream_with_bounded_memory() {
     // Download 256 MiB (chunked from the upstream).
     let s = TcpStream::connect(og.addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
-    (&s).write_all(format!("GET /download/{SIZE} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n").as_bytes()).unwrap();
+    (&s).write_all(
+        format!("GET /download/{SIZE} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n").as_bytes(),
+    )
+    .unwrap();
     let mut r = BufReader::new(s);
     let mut head = String::new();
     loop {
@@ -189,7 +259,10 @@ fn large_upload_and_download_stream_with_bounded_memory() {
     assert_eq!(total, SIZE);
     let peak = og.peak_rss_kib();
     assert!(peak > 0, "could not read VmHWM");
-    assert!(peak < 64 * 1024, "octogate's peak RSS grew with the body: {peak} KiB");
+    assert!(
+        peak < 64 * 1024,
+        "octogate's peak RSS grew with the body: {peak} KiB"
+    );
 }
 
 #[test]
@@ -203,8 +276,13 @@ fn websocket_upgrade_passes_through() {
     let mut r = BufReader::new(s.try_clone().unwrap());
     let resp = read_response(&mut r).unwrap();
     assert_eq!(resp.status, 101, "{resp:?}");
-    assert_eq!(resp.header("sec-websocket-accept"), Some(ws_accept(key).as_str()));
-    assert!(resp.header("upgrade").is_some_and(|v| v.eq_ignore_ascii_case("websocket")));
+    assert_eq!(
+        resp.header("sec-websocket-accept"),
+        Some(ws_accept(key).as_str())
+    );
+    assert!(resp
+        .header("upgrade")
+        .is_some_and(|v| v.eq_ignore_ascii_case("websocket")));
     // A masked text frame "hello" (the echo upstream returns the bytes as they are).
     let payload = b"hello";
     let mask = [1u8, 2, 3, 4];
@@ -235,7 +313,11 @@ fn upstream_refused_is_502_and_slow_is_504() {
     let t = Instant::now();
     let r = get(og.addr, "/slow/3000", "");
     assert_eq!(r.status, 504);
-    assert!(t.elapsed() < Duration::from_millis(2900), "504 came too late: {:?}", t.elapsed());
+    assert!(
+        t.elapsed() < Duration::from_millis(2900),
+        "504 came too late: {:?}",
+        t.elapsed()
+    );
     assert_eq!(get(og.addr, "/", "").status, 200);
 }
 
@@ -243,7 +325,8 @@ fn upstream_refused_is_502_and_slow_is_504() {
 fn slow_head_gets_408_oversized_head_431_and_too_many_connections_503() {
     let up = Upstream::start();
     let mut spec = ConfigSpec::new(&up.url());
-    spec.server_extra = "header_read_timeout = \"1s\"\nmax_header_bytes = 8192\nmax_connections = 2\n".into();
+    spec.server_extra =
+        "header_read_timeout = \"1s\"\nmax_header_bytes = 8192\nmax_connections = 2\n".into();
     let og = Octogate::start(&spec);
     // Slowloris: half a head, then nothing.
     let s = TcpStream::connect(og.addr).unwrap();
@@ -252,7 +335,10 @@ fn slow_head_gets_408_oversized_head_431_and_too_many_connections_503() {
     let resp = read_response(&mut BufReader::new(s)).unwrap();
     assert_eq!(resp.status, 408);
     // Oversized head.
-    let big = format!("GET / HTTP/1.1\r\nhost: x\r\nx-big: {}\r\n\r\n", "a".repeat(20_000));
+    let big = format!(
+        "GET / HTTP/1.1\r\nhost: x\r\nx-big: {}\r\n\r\n",
+        "a".repeat(20_000)
+    );
     let s = TcpStream::connect(og.addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     let _ = (&s).write_all(big.as_bytes());
@@ -271,7 +357,10 @@ fn slow_head_gets_408_oversized_head_431_and_too_many_connections_503() {
     let log = og.log();
     assert!(log.contains("408"), "408 not logged");
     assert!(log.contains("431"), "431 not logged");
-    assert!(log.contains("too many concurrent connections"), "503 not logged");
+    assert!(
+        log.contains("too many concurrent connections"),
+        "503 not logged"
+    );
 }
 
 #[test]
@@ -284,7 +373,10 @@ fn graceful_shutdown_finishes_in_flight_request() {
     og.signal("TERM");
     // New connections are refused soon after the signal.
     std::thread::sleep(Duration::from_millis(300));
-    assert!(TcpStream::connect_timeout(&addr, Duration::from_millis(500)).is_err() || get_fails(addr), "still accepting after SIGTERM");
+    assert!(
+        TcpStream::connect_timeout(&addr, Duration::from_millis(500)).is_err() || get_fails(addr),
+        "still accepting after SIGTERM"
+    );
     let r = inflight.join().unwrap();
     assert_eq!(r.status, 200, "in-flight request was cut off");
     let mut og = og;
@@ -293,7 +385,11 @@ fn graceful_shutdown_finishes_in_flight_request() {
 }
 
 fn get_fails(addr: std::net::SocketAddr) -> bool {
-    raw(addr, "GET /healthz HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n").is_err()
+    raw(
+        addr,
+        "GET /healthz HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n",
+    )
+    .is_err()
 }
 
 #[test]
@@ -313,7 +409,11 @@ fn health_and_readiness_are_answered_by_octogate() {
 fn access_log_has_no_query_or_cookie() {
     let up = Upstream::start();
     let og = Octogate::start(&ConfigSpec::new(&up.url()));
-    get(og.addr, "/some/page?code=SECRETCODE123&state=abc", "cookie: octogate=SECRETCOOKIE456\r\nauthorization: Bearer SECRETTOKEN789\r\n");
+    get(
+        og.addr,
+        "/some/page?code=SECRETCODE123&state=abc",
+        "cookie: octogate=SECRETCOOKIE456\r\nauthorization: Bearer SECRETTOKEN789\r\n",
+    );
     std::thread::sleep(Duration::from_millis(200));
     let log = og.log();
     assert!(log.contains("/some/page"), "no access line: {log}");
@@ -321,7 +421,6 @@ fn access_log_has_no_query_or_cookie() {
         assert!(!log.contains(secret), "{secret} leaked into the log");
     }
 }
-
 
 fn ws_request(addr: std::net::SocketAddr, upgrade: &str) -> (TcpStream, RawResponse) {
     let s = TcpStream::connect(addr).unwrap();
@@ -340,7 +439,11 @@ fn only_websocket_upgrades_are_tunnelled() {
     let (_s, resp) = ws_request(og.addr, "h2c");
     assert_eq!(resp.status, 502, "{resp:?}");
     let seen = up.last().unwrap();
-    assert!(seen.header("upgrade").is_none(), "h2c upgrade forwarded: {:?}", seen.headers);
+    assert!(
+        seen.header("upgrade").is_none(),
+        "h2c upgrade forwarded: {:?}",
+        seen.headers
+    );
     assert!(seen.header("http2-settings").is_none());
 }
 
@@ -355,13 +458,20 @@ fn tunnels_count_against_max_connections_and_close_when_idle() {
     let (_b, rb) = ws_request(og.addr, "websocket");
     assert_eq!(rb.status, 101);
     let (_c, rc) = ws_request(og.addr, "websocket");
-    assert_eq!(rc.status, 503, "third tunnel should exceed max_connections: {rc:?}");
+    assert_eq!(
+        rc.status, 503,
+        "third tunnel should exceed max_connections: {rc:?}"
+    );
     // Idle: the first tunnel is closed by octogate after ~1 s without traffic.
     let t = Instant::now();
     let mut buf = [0u8; 16];
     let n = (&a).read(&mut buf).unwrap_or(0);
     assert_eq!(n, 0, "tunnel still open");
-    assert!(t.elapsed() < Duration::from_secs(5), "idle tunnel closed too late: {:?}", t.elapsed());
+    assert!(
+        t.elapsed() < Duration::from_secs(5),
+        "idle tunnel closed too late: {:?}",
+        t.elapsed()
+    );
 }
 
 #[test]
@@ -372,15 +482,23 @@ fn stalled_request_body_is_cut_off() {
     let og = Octogate::start(&spec);
     let s = TcpStream::connect(og.addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    (&s).write_all(b"POST /upload HTTP/1.1\r\nhost: x\r\ncontent-length: 1000\r\n\r\n0123456789").unwrap();
+    (&s).write_all(b"POST /upload HTTP/1.1\r\nhost: x\r\ncontent-length: 1000\r\n\r\n0123456789")
+        .unwrap();
     let t = Instant::now();
     let resp = read_response(&mut BufReader::new(s));
-    assert!(t.elapsed() < Duration::from_secs(6), "stalled body held the request for {:?}", t.elapsed());
+    assert!(
+        t.elapsed() < Duration::from_secs(6),
+        "stalled body held the request for {:?}",
+        t.elapsed()
+    );
     if let Ok(r) = resp {
         assert_ne!(r.status, 200, "{r:?}");
     }
     std::thread::sleep(Duration::from_millis(100));
-    assert!(og.log().contains("stalled"), "no log line for the stalled body");
+    assert!(
+        og.log().contains("stalled"),
+        "no log line for the stalled body"
+    );
 }
 
 #[test]

@@ -10,13 +10,24 @@ fn sign_in_reaches_the_upstream_with_a_verifiable_assertion() {
     let up = Upstream::start();
     let spec = ConfigSpec::new(&up.url());
     let base = format!("http://127.0.0.1:{}", spec.port);
-    let op = Op::start(&[("octogate-test", "test-secret", &base)], &[User::new("u-bob", "bob", &["admins", "unrelated"])]);
+    let op = Op::start(
+        &[("octogate-test", "test-secret", &base)],
+        &[User::new("u-bob", "bob", &["admins", "unrelated"])],
+    );
     let mut spec = spec;
     spec.issuer = op.issuer.clone();
     let og = Octogate::start(&spec);
-    assert!(og.wait_ready(std::time::Duration::from_secs(10)), "octogate never became ready");
+    assert!(
+        og.wait_ready(std::time::Duration::from_secs(10)),
+        "octogate never became ready"
+    );
     let mut jar = Jar::default();
-    let (resp, url, pages) = navigate(&mut jar, &format!("{base}/backend/cms?x=1"), "bob", "bob-pw");
+    let (resp, url, pages) = navigate(
+        &mut jar,
+        &format!("{base}/backend/cms?x=1"),
+        "bob",
+        "bob-pw",
+    );
     assert_eq!(pages, vec!["login", "consent"]);
     assert_eq!(resp.status, 200, "{url}: {}", resp.text());
     assert!(url.ends_with("/backend/cms?x=1"), "landed on {url}");
@@ -24,16 +35,24 @@ fn sign_in_reaches_the_upstream_with_a_verifiable_assertion() {
     assert_eq!(seen.target, "/backend/cms?x=1");
     assert_eq!(seen.header("x-forwarded-user"), Some("u-bob"));
     assert_eq!(seen.header("x-forwarded-email"), Some("bob@example.com"));
-    assert_eq!(seen.header("x-forwarded-groups"), Some("admins"), "only the groups that matter to this site");
+    assert_eq!(
+        seen.header("x-forwarded-groups"),
+        Some("admins"),
+        "only the groups that matter to this site"
+    );
     let token = seen.header("x-octogate-assertion").expect("assertion");
     let key = ed25519_dalek::VerifyingKey::from_bytes(&{
         use base64::Engine;
-        let b = base64::engine::general_purpose::STANDARD.decode(&og.keys.public_b64).unwrap();
+        let b = base64::engine::general_purpose::STANDARD
+            .decode(&og.keys.public_b64)
+            .unwrap();
         <[u8; 32]>::try_from(b.as_slice()).unwrap()
     })
     .unwrap();
     let v = octogate::assertion::Verifier::new(&[key], base.clone(), "site1".into(), 30);
-    let claims = v.verify(token, octogate::app::unix_now()).expect("assertion verifies");
+    let claims = v
+        .verify(token, octogate::app::unix_now())
+        .expect("assertion verifies");
     assert_eq!(claims.sub, "u-bob");
     assert_eq!(claims.role, "developer");
     assert!(claims.superuser);

@@ -98,7 +98,10 @@ pub fn normalize(raw_path: &str) -> Result<String, PathError> {
     while let Some(&b) = bytes.get(i) {
         match b {
             b'%' => {
-                let (h, l) = match (bytes.get(i + 1).copied().and_then(hex), bytes.get(i + 2).copied().and_then(hex)) {
+                let (h, l) = match (
+                    bytes.get(i + 1).copied().and_then(hex),
+                    bytes.get(i + 2).copied().and_then(hex),
+                ) {
                     (Some(h), Some(l)) => (h, l),
                     _ => return Err(PathError::InvalidPercentEncoding),
                 };
@@ -232,7 +235,14 @@ mod tests {
 
     #[test]
     fn idempotent() {
-        for raw in ["/a/../b/./c//d/", "/%62%2e%2E/x", "/x%c3%a4/%3b", "//", "/a;b/c;d/..", "/~user/%7E"] {
+        for raw in [
+            "/a/../b/./c//d/",
+            "/%62%2e%2E/x",
+            "/x%c3%a4/%3b",
+            "//",
+            "/a;b/c;d/..",
+            "/~user/%7E",
+        ] {
             let once = normalize(raw).expect("valid");
             assert_eq!(normalize(&once).as_deref(), Ok(once.as_str()), "{raw:?}");
         }

@@ -83,7 +83,11 @@ impl Policy {
     pub fn new(cfg: &AccessConfig) -> Self {
         Self {
             allowed_groups: cfg.allowed_groups.clone(),
-            allowed_email_domains: cfg.allowed_email_domains.iter().map(|d| d.to_ascii_lowercase()).collect(),
+            allowed_email_domains: cfg
+                .allowed_email_domains
+                .iter()
+                .map(|d| d.to_ascii_lowercase())
+                .collect(),
             default_role: cfg.default_role.clone(),
             roles: cfg.roles.clone(),
         }
@@ -107,7 +111,10 @@ impl Policy {
                 return Decision::Deny(DenyReason::EmailDomainNotAllowed);
             };
             let listed = self.allowed_email_domains.iter().any(|d| {
-                domain == *d || domain.strip_suffix(d.as_str()).is_some_and(|head| head.ends_with('.'))
+                domain == *d
+                    || domain
+                        .strip_suffix(d.as_str())
+                        .is_some_and(|head| head.ends_with('.'))
             });
             if !listed {
                 return Decision::Deny(DenyReason::EmailDomainNotAllowed);
@@ -117,10 +124,16 @@ impl Policy {
             }
         }
         if let Some(rule) = self.roles.iter().find(|r| has(&r.group)) {
-            return Decision::Allow(Grant { role: rule.role.clone(), superuser: rule.superuser });
+            return Decision::Allow(Grant {
+                role: rule.role.clone(),
+                superuser: rule.superuser,
+            });
         }
         match &self.default_role {
-            Some(role) => Decision::Allow(Grant { role: role.clone(), superuser: false }),
+            Some(role) => Decision::Allow(Grant {
+                role: role.clone(),
+                superuser: false,
+            }),
             None => Decision::Deny(DenyReason::NoRoleMatched),
         }
     }
@@ -131,7 +144,9 @@ impl Policy {
         let mut seen = HashSet::new();
         groups
             .iter()
-            .filter(|g| self.allowed_groups.contains(g) || self.roles.iter().any(|r| &r.group == *g))
+            .filter(|g| {
+                self.allowed_groups.contains(g) || self.roles.iter().any(|r| &r.group == *g)
+            })
             .filter(|g| seen.insert(g.as_str()))
             .cloned()
             .collect()
@@ -143,10 +158,19 @@ mod tests {
     use super::*;
 
     fn rule(group: &str, role: &str, superuser: bool) -> RoleRule {
-        RoleRule { group: group.into(), role: role.into(), superuser }
+        RoleRule {
+            group: group.into(),
+            role: role.into(),
+            superuser,
+        }
     }
 
-    fn cfg(allowed_groups: &[&str], domains: &[&str], default_role: Option<&str>, roles: Vec<RoleRule>) -> AccessConfig {
+    fn cfg(
+        allowed_groups: &[&str],
+        domains: &[&str],
+        default_role: Option<&str>,
+        roles: Vec<RoleRule>,
+    ) -> AccessConfig {
         AccessConfig {
             protect: vec!["/backend".into()],
             public: vec![],
@@ -171,29 +195,96 @@ mod tests {
     }
 
     fn allow(role: &str, superuser: bool) -> Decision {
-        Decision::Allow(Grant { role: role.into(), superuser })
+        Decision::Allow(Grant {
+            role: role.into(),
+            superuser,
+        })
     }
 
     #[test]
     fn roles_first_match_default_and_deny() {
         use DenyReason::*;
-        let roles = vec![rule("cms-admins", "developer", true), rule("cms-editors", "publisher", false), rule("cms-admins", "never", false)];
+        let roles = vec![
+            rule("cms-admins", "developer", true),
+            rule("cms-editors", "publisher", false),
+            rule("cms-admins", "never", false),
+        ];
         let with_default = Policy::new(&cfg(&[], &[], Some("viewer"), roles.clone()));
         let no_default = Policy::new(&cfg(&[], &[], None, roles.clone()));
         let gated = Policy::new(&cfg(&["cms-users", "cms-admins"], &[], None, roles));
         let cases: Vec<(&str, &Policy, Identity, Decision)> = vec![
-            ("admin", &with_default, user(&["cms-admins"], None, false), allow("developer", true)),
-            ("file order, not user order", &with_default, user(&["cms-editors", "cms-admins"], None, false), allow("developer", true)),
-            ("editor", &with_default, user(&["x", "cms-editors"], None, false), allow("publisher", false)),
-            ("default role", &with_default, user(&["x"], None, false), allow("viewer", false)),
-            ("default role, no groups", &with_default, user(&[], None, false), allow("viewer", false)),
-            ("no default", &no_default, user(&["x"], None, false), Decision::Deny(NoRoleMatched)),
-            ("case-sensitive groups", &no_default, user(&["CMS-ADMINS"], None, false), Decision::Deny(NoRoleMatched)),
-            ("no whitespace games", &no_default, user(&["cms-admins "], None, false), Decision::Deny(NoRoleMatched)),
-            ("gate: not in group", &gated, user(&["cms-editors"], None, false), Decision::Deny(NotInAllowedGroups)),
-            ("gate: in group, no role", &gated, user(&["cms-users"], None, false), Decision::Deny(NoRoleMatched)),
-            ("gate: in group with role", &gated, user(&["cms-users", "cms-editors"], None, false), allow("publisher", false)),
-            ("gate: case", &gated, user(&["CMS-USERS"], None, false), Decision::Deny(NotInAllowedGroups)),
+            (
+                "admin",
+                &with_default,
+                user(&["cms-admins"], None, false),
+                allow("developer", true),
+            ),
+            (
+                "file order, not user order",
+                &with_default,
+                user(&["cms-editors", "cms-admins"], None, false),
+                allow("developer", true),
+            ),
+            (
+                "editor",
+                &with_default,
+                user(&["x", "cms-editors"], None, false),
+                allow("publisher", false),
+            ),
+            (
+                "default role",
+                &with_default,
+                user(&["x"], None, false),
+                allow("viewer", false),
+            ),
+            (
+                "default role, no groups",
+                &with_default,
+                user(&[], None, false),
+                allow("viewer", false),
+            ),
+            (
+                "no default",
+                &no_default,
+                user(&["x"], None, false),
+                Decision::Deny(NoRoleMatched),
+            ),
+            (
+                "case-sensitive groups",
+                &no_default,
+                user(&["CMS-ADMINS"], None, false),
+                Decision::Deny(NoRoleMatched),
+            ),
+            (
+                "no whitespace games",
+                &no_default,
+                user(&["cms-admins "], None, false),
+                Decision::Deny(NoRoleMatched),
+            ),
+            (
+                "gate: not in group",
+                &gated,
+                user(&["cms-editors"], None, false),
+                Decision::Deny(NotInAllowedGroups),
+            ),
+            (
+                "gate: in group, no role",
+                &gated,
+                user(&["cms-users"], None, false),
+                Decision::Deny(NoRoleMatched),
+            ),
+            (
+                "gate: in group with role",
+                &gated,
+                user(&["cms-users", "cms-editors"], None, false),
+                allow("publisher", false),
+            ),
+            (
+                "gate: case",
+                &gated,
+                user(&["CMS-USERS"], None, false),
+                Decision::Deny(NotInAllowedGroups),
+            ),
         ];
         for (label, p, u, want) in cases {
             assert_eq!(p.decide(&u), want, "{label}");
@@ -203,7 +294,12 @@ mod tests {
     #[test]
     fn email_domain_table() {
         use DenyReason::*;
-        let p = Policy::new(&cfg(&[], &["company.com", "Partner.ORG"], Some("viewer"), vec![]));
+        let p = Policy::new(&cfg(
+            &[],
+            &["company.com", "Partner.ORG"],
+            Some("viewer"),
+            vec![],
+        ));
         let ok = allow("viewer", false);
         let cases: Vec<(Option<&str>, bool, Decision)> = vec![
             (Some("jane@company.com"), true, ok.clone()),
@@ -211,42 +307,131 @@ mod tests {
             (Some("x@sub.company.com"), true, ok.clone()),
             (Some("x@a.b.company.com"), true, ok.clone()),
             (Some("x@partner.org"), true, ok.clone()),
-            (Some("jane@company.com"), false, Decision::Deny(EmailNotVerified)),
-            (Some("x@evilcompany.com"), true, Decision::Deny(EmailDomainNotAllowed)),
-            (Some("x@company.com.evil.com"), true, Decision::Deny(EmailDomainNotAllowed)),
-            (Some("x@company.co"), true, Decision::Deny(EmailDomainNotAllowed)),
-            (Some("attacker@evil.com@company.com"), true, Decision::Deny(EmailDomainNotAllowed)),
-            (Some("\"a@b\"@company.com"), true, Decision::Deny(EmailDomainNotAllowed)),
-            (Some("a b@company.com"), true, Decision::Deny(EmailDomainNotAllowed)),
-            (Some("x@company.com "), true, Decision::Deny(EmailDomainNotAllowed)),
-            (Some("x@company.com."), true, Decision::Deny(EmailDomainNotAllowed)),
-            (Some("x@.company.com"), true, Decision::Deny(EmailDomainNotAllowed)),
-            (Some("x@sub..company.com"), true, Decision::Deny(EmailDomainNotAllowed)),
-            (Some("x@cömpany.com"), true, Decision::Deny(EmailDomainNotAllowed)),
-            (Some("x@company.com\n"), true, Decision::Deny(EmailDomainNotAllowed)),
-            (Some("x@company.com\0"), true, Decision::Deny(EmailDomainNotAllowed)),
-            (Some("x@company.com/evil"), true, Decision::Deny(EmailDomainNotAllowed)),
-            (Some("@company.com"), true, Decision::Deny(EmailDomainNotAllowed)),
-            (Some("company.com"), true, Decision::Deny(EmailDomainNotAllowed)),
+            (
+                Some("jane@company.com"),
+                false,
+                Decision::Deny(EmailNotVerified),
+            ),
+            (
+                Some("x@evilcompany.com"),
+                true,
+                Decision::Deny(EmailDomainNotAllowed),
+            ),
+            (
+                Some("x@company.com.evil.com"),
+                true,
+                Decision::Deny(EmailDomainNotAllowed),
+            ),
+            (
+                Some("x@company.co"),
+                true,
+                Decision::Deny(EmailDomainNotAllowed),
+            ),
+            (
+                Some("attacker@evil.com@company.com"),
+                true,
+                Decision::Deny(EmailDomainNotAllowed),
+            ),
+            (
+                Some("\"a@b\"@company.com"),
+                true,
+                Decision::Deny(EmailDomainNotAllowed),
+            ),
+            (
+                Some("a b@company.com"),
+                true,
+                Decision::Deny(EmailDomainNotAllowed),
+            ),
+            (
+                Some("x@company.com "),
+                true,
+                Decision::Deny(EmailDomainNotAllowed),
+            ),
+            (
+                Some("x@company.com."),
+                true,
+                Decision::Deny(EmailDomainNotAllowed),
+            ),
+            (
+                Some("x@.company.com"),
+                true,
+                Decision::Deny(EmailDomainNotAllowed),
+            ),
+            (
+                Some("x@sub..company.com"),
+                true,
+                Decision::Deny(EmailDomainNotAllowed),
+            ),
+            (
+                Some("x@cömpany.com"),
+                true,
+                Decision::Deny(EmailDomainNotAllowed),
+            ),
+            (
+                Some("x@company.com\n"),
+                true,
+                Decision::Deny(EmailDomainNotAllowed),
+            ),
+            (
+                Some("x@company.com\0"),
+                true,
+                Decision::Deny(EmailDomainNotAllowed),
+            ),
+            (
+                Some("x@company.com/evil"),
+                true,
+                Decision::Deny(EmailDomainNotAllowed),
+            ),
+            (
+                Some("@company.com"),
+                true,
+                Decision::Deny(EmailDomainNotAllowed),
+            ),
+            (
+                Some("company.com"),
+                true,
+                Decision::Deny(EmailDomainNotAllowed),
+            ),
             (Some(""), true, Decision::Deny(EmailDomainNotAllowed)),
             (None, true, Decision::Deny(EmailDomainNotAllowed)),
         ];
         for (email, verified, want) in cases {
-            assert_eq!(p.decide(&user(&[], email, verified)), want, "{email:?} verified={verified}");
+            assert_eq!(
+                p.decide(&user(&[], email, verified)),
+                want,
+                "{email:?} verified={verified}"
+            );
         }
         // Without a domain list, email is not looked at.
         let open = Policy::new(&cfg(&[], &[], Some("viewer"), vec![]));
-        assert_eq!(open.decide(&user(&[], Some("a@evil.com@company.com"), false)), allow("viewer", false));
+        assert_eq!(
+            open.decide(&user(&[], Some("a@evil.com@company.com"), false)),
+            allow("viewer", false)
+        );
     }
 
     #[test]
     fn relevant_groups_table() {
-        let p = Policy::new(&cfg(&["cms-users"], &[], None, vec![rule("cms-admins", "developer", true), rule("cms-editors", "publisher", false)]));
+        let p = Policy::new(&cfg(
+            &["cms-users"],
+            &[],
+            None,
+            vec![
+                rule("cms-admins", "developer", true),
+                rule("cms-editors", "publisher", false),
+            ],
+        ));
         let cases: Vec<(Vec<&str>, Vec<&str>)> = vec![
             (vec![], vec![]),
             (vec!["Everyone", "okta-all"], vec![]),
-            (vec!["cms-editors", "Everyone", "cms-users", "cms-admins"], vec!["cms-editors", "cms-users", "cms-admins"]),
-            (vec!["cms-admins", "cms-admins", "x", "cms-admins"], vec!["cms-admins"]),
+            (
+                vec!["cms-editors", "Everyone", "cms-users", "cms-admins"],
+                vec!["cms-editors", "cms-users", "cms-admins"],
+            ),
+            (
+                vec!["cms-admins", "cms-admins", "x", "cms-admins"],
+                vec!["cms-admins"],
+            ),
             (vec!["CMS-ADMINS", "cms-users"], vec!["cms-users"]),
         ];
         for (groups, want) in cases {
@@ -260,7 +445,12 @@ mod tests {
 
     #[test]
     fn deny_codes_distinct() {
-        let all = [DenyReason::NotInAllowedGroups, DenyReason::EmailDomainNotAllowed, DenyReason::EmailNotVerified, DenyReason::NoRoleMatched];
+        let all = [
+            DenyReason::NotInAllowedGroups,
+            DenyReason::EmailDomainNotAllowed,
+            DenyReason::EmailNotVerified,
+            DenyReason::NoRoleMatched,
+        ];
         let codes: HashSet<&str> = all.iter().map(|r| r.code()).collect();
         assert_eq!(codes.len(), all.len());
         assert_eq!(DenyReason::NoRoleMatched.code(), "no_role_matched");

@@ -4,7 +4,9 @@
 pub const MAX_REDIRECT_LEN: usize = 2048;
 
 fn hex(b: u8) -> Option<u8> {
-    char::from(b).to_digit(16).and_then(|d| u8::try_from(d).ok())
+    char::from(b)
+        .to_digit(16)
+        .and_then(|d| u8::try_from(d).ok())
 }
 
 /// Percent-decodes `s` once; `None` on invalid percent-encoding.
@@ -75,7 +77,10 @@ pub fn safe_redirect_path(rd: &str) -> Option<String> {
     // No dot segments in the path part: `/.//evil.com` would resolve to `//evil.com`.
     let path = rd.split(['?', '#']).next().unwrap_or_default();
     let decoded_path = decode_once(path.as_bytes())?;
-    if decoded_path.split(|b| *b == b'/').any(|seg| seg == b"." || seg == b"..") {
+    if decoded_path
+        .split(|b| *b == b'/')
+        .any(|seg| seg == b"." || seg == b"..")
+    {
         return None;
     }
     Some(rd.to_string())

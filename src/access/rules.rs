@@ -25,12 +25,17 @@ impl PathRules {
     pub fn new(protect: &[String], public: &[String]) -> Self {
         Self {
             protect: protect.iter().map(|p| p.to_ascii_lowercase()).collect(),
-            public: public.iter().map(|p| p.trim_end_matches('/').to_ascii_lowercase()).collect(),
+            public: public
+                .iter()
+                .map(|p| p.trim_end_matches('/').to_ascii_lowercase())
+                .collect(),
         }
     }
 
     fn protected(&self, path_lower: &str) -> bool {
-        self.protect.iter().any(|p| path_lower.starts_with(p.as_str()))
+        self.protect
+            .iter()
+            .any(|p| path_lower.starts_with(p.as_str()))
     }
 
     /// Classifies a path produced by [`normalize`](super::normalize), ASCII case-insensitively.
@@ -48,9 +53,16 @@ impl PathRules {
             let plain = !lower.contains([';', '%']);
             let public = plain
                 && self.public.iter().any(|p| {
-                    lower == *p || lower.strip_prefix(p.as_str()).is_some_and(|rest| rest.starts_with('/'))
+                    lower == *p
+                        || lower
+                            .strip_prefix(p.as_str())
+                            .is_some_and(|rest| rest.starts_with('/'))
                 });
-            return if public { Area::PublicInProtected } else { Area::Protected };
+            return if public {
+                Area::PublicInProtected
+            } else {
+                Area::Protected
+            };
         }
         // `/index.php/backend`: PHP's PATH_INFO routing reaches the backend through the script.
         let mut rest = lower.as_str();
@@ -73,7 +85,11 @@ mod tests {
     fn rules() -> PathRules {
         PathRules::new(
             &["/backend".to_string(), "/Admin/".to_string()],
-            &["/backend/assets/".to_string(), "/backend/login".to_string(), "/admin/health".to_string()],
+            &[
+                "/backend/assets/".to_string(),
+                "/backend/login".to_string(),
+                "/admin/health".to_string(),
+            ],
         )
     }
 
@@ -146,13 +162,33 @@ mod tests {
             ("/%62ackend", Ok("/backend"), Area::Protected),
             ("/backend;x", Ok("/backend;x"), Area::Protected),
             ("/%2e%2e/backend", Ok("/backend"), Area::Protected),
-            ("/backend/%2e%2e/backend/x", Ok("/backend/x"), Area::Protected),
-            ("/backend/assets/../cms", Ok("/backend/cms"), Area::Protected),
-            ("/backend/assets/%2e%2e/cms", Ok("/backend/cms"), Area::Protected),
+            (
+                "/backend/%2e%2e/backend/x",
+                Ok("/backend/x"),
+                Area::Protected,
+            ),
+            (
+                "/backend/assets/../cms",
+                Ok("/backend/cms"),
+                Area::Protected,
+            ),
+            (
+                "/backend/assets/%2e%2e/cms",
+                Ok("/backend/cms"),
+                Area::Protected,
+            ),
             ("/backend/assets/..;/cms", Err(()), Area::Protected),
             ("/backend/assets%2f..%2fcms", Err(()), Area::Protected),
-            ("/index.php/backend", Ok("/index.php/backend"), Area::Protected),
-            ("/index.php//backend", Ok("/index.php/backend"), Area::Protected),
+            (
+                "/index.php/backend",
+                Ok("/index.php/backend"),
+                Area::Protected,
+            ),
+            (
+                "/index.php//backend",
+                Ok("/index.php/backend"),
+                Area::Protected,
+            ),
             ("/backend%00", Err(()), Area::Protected),
             ("/backend/..%2f", Err(()), Area::Protected),
             ("/backend/%2e%2e/x", Ok("/x"), Area::Open),

@@ -41,7 +41,12 @@ pub struct Logged {
 impl Logged {
     /// Wraps `inner`.
     pub fn wrap(inner: Body, entry: Entry) -> Body {
-        Logged { inner, bytes: 0, entry: Some(entry) }.boxed()
+        Logged {
+            inner,
+            bytes: 0,
+            entry: Some(entry),
+        }
+        .boxed()
     }
 
     fn finish(&mut self) {
@@ -68,7 +73,10 @@ impl HttpBody for Logged {
     type Data = Bytes;
     type Error = BoxError;
 
-    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let r = Pin::new(&mut self.inner).poll_frame(cx);
         match &r {
             Poll::Ready(Some(Ok(f))) => {

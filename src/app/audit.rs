@@ -74,7 +74,9 @@ impl Audit {
                 .create(true)
                 .append(true)
                 .open(p)
-                .map(|f| Audit { file: Some(Mutex::new(f)) })
+                .map(|f| Audit {
+                    file: Some(Mutex::new(f)),
+                })
                 .map_err(|e| format!("cannot open audit log {}: {e}", p.display())),
         }
     }

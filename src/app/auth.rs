@@ -18,12 +18,20 @@ use crate::session::{self, SessionCheck, SessionData};
 /// What to do with a protected request.
 pub(crate) enum Outcome {
     /// Forward with these headers, and set these cookies on the response.
-    Allowed { identity_headers: Vec<(HeaderName, HeaderValue)>, set_cookies: Vec<HeaderValue> },
+    Allowed {
+        identity_headers: Vec<(HeaderName, HeaderValue)>,
+        set_cookies: Vec<HeaderValue>,
+    },
     /// Answer directly.
-    Respond { outcome: &'static str, response: Response<Body> },
+    Respond {
+        outcome: &'static str,
+        response: Response<Body>,
+    },
 }
 
-/// A session read from the request.
+/// A session read from the request. Lives briefly on the stack of one request; boxing the session
+/// would cost an allocation on the hot path for nothing.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Loaded {
     /// No session cookie.
     None,
@@ -39,31 +47,57 @@ pub(crate) fn load(headers: &HeaderMap, ctx: &Ctx) -> Loaded {
     let (value, chunks) = match session::read(headers.get_all(http::header::COOKIE).iter(), name) {
         Ok(None) => return Loaded::None,
         Ok(Some(v)) => v,
-        Err(_) => return Loaded::Invalid { reason: "malformed_cookie", chunks: session::MAX_CHUNKS },
+        Err(_) => {
+            return Loaded::Invalid {
+                reason: "malformed_cookie",
+                chunks: session::MAX_CHUNKS,
+            }
+        }
     };
     let plain = match ctx.rt.cipher.open(name, &value) {
         Ok(p) => p,
-        Err(_) => return Loaded::Invalid { reason: "undecryptable_cookie", chunks },
+        Err(_) => {
+            return Loaded::Invalid {
+                reason: "undecryptable_cookie",
+                chunks,
+            }
+        }
     };
     match SessionData::decode(&plain) {
         Ok(data) => Loaded::Session { data, chunks },
-        Err(_) => Loaded::Invalid { reason: "malformed_session", chunks },
+        Err(_) => Loaded::Invalid {
+            reason: "malformed_session",
+            chunks,
+        },
     }
 }
 
 /// `Set-Cookie` values that write `data` as the session (clearing stale chunks).
-pub(crate) fn write_session(ctx: &Ctx, data: &SessionData, previous_chunks: usize) -> Result<Vec<HeaderValue>, String> {
+pub(crate) fn write_session(
+    ctx: &Ctx,
+    data: &SessionData,
+    previous_chunks: usize,
+) -> Result<Vec<HeaderValue>, String> {
     let name = &ctx.rt.cfg.session.cookie_name;
-    let sealed = ctx.rt.cipher.seal(name, &data.encode()).map_err(|e| e.to_string())?;
-    let headers = session::set_cookie_headers(name, &sealed, &ctx.rt.session_attrs, previous_chunks).map_err(|e| e.to_string())?;
-    Ok(headers.into_iter().filter_map(|h| HeaderValue::from_str(&h).ok()).collect())
+    let sealed = ctx
+        .rt
+        .cipher
+        .seal(name, &data.encode())
+        .map_err(|e| e.to_string())?;
+    let headers =
+        session::set_cookie_headers(name, &sealed, &ctx.rt.session_attrs, previous_chunks)
+            .map_err(|e| e.to_string())?;
+    Ok(headers
+        .into_iter()
+        .filter_map(|h| HeaderValue::from_str(&h).ok())
+        .collect())
 }
 
 /// `Set-Cookie` values that clear the session cookie and its chunks.
 pub(crate) fn clear_session(ctx: &Ctx, chunks: usize) -> Vec<HeaderValue> {
     let name = &ctx.rt.cfg.session.cookie_name;
     let mut names = vec![name.clone()];
-    for i in 0..chunks.max(1).min(session::MAX_CHUNKS) {
+    for i in 0..chunks.clamp(1, session::MAX_CHUNKS) {
         names.push(format!("{name}_{i}"));
     }
     session::clear_cookie_headers(name, &ctx.rt.session_attrs, &names)
@@ -105,10 +139,18 @@ impl RefreshFlights {
         };
         map.retain(|_, f| {
             let age = now.saturating_sub(f.started);
-            age < 120 && !(age >= UNAVAILABLE_RETRY_SECS && matches!(f.result.get(), Some(RefreshResult::Unavailable(_))))
+            age < 120
+                && !(age >= UNAVAILABLE_RETRY_SECS
+                    && matches!(f.result.get(), Some(RefreshResult::Unavailable(_))))
         });
         map.entry((sid.to_string(), last_refresh))
-            .or_insert_with(|| Arc::new(Flight { started: now, result: tokio::sync::OnceCell::new(), kept_failure: false }))
+            .or_insert_with(|| {
+                Arc::new(Flight {
+                    started: now,
+                    result: tokio::sync::OnceCell::new(),
+                    kept_failure: false,
+                })
+            })
             .clone()
     }
 
@@ -122,7 +164,11 @@ impl RefreshFlights {
         };
         let key = (sid.to_string(), last_refresh);
         if !flight.kept_failure && map.get(&key).is_some_and(|f| Arc::ptr_eq(f, flight)) {
-            let done = Flight { started: super::unix_now(), result: tokio::sync::OnceCell::new_with(Some(result.clone())), kept_failure: true };
+            let done = Flight {
+                started: super::unix_now(),
+                result: tokio::sync::OnceCell::new_with(Some(result.clone())),
+                kept_failure: true,
+            };
             map.insert(key, Arc::new(done));
         }
     }
@@ -144,7 +190,8 @@ async fn refresh(app: &App, ctx: &Ctx, data: &SessionData) -> RefreshResult {
                     let mut identity = tokens.identity;
                     identity.groups = ctx.rt.policy.relevant_groups(&identity.groups);
                     next.identity = identity;
-                    next.refresh_token = tokens.refresh_token.or_else(|| data.refresh_token.clone());
+                    next.refresh_token =
+                        tokens.refresh_token.or_else(|| data.refresh_token.clone());
                     if tokens.id_token.is_some() {
                         next.id_token_hint = tokens.id_token;
                     }
@@ -153,7 +200,9 @@ async fn refresh(app: &App, ctx: &Ctx, data: &SessionData) -> RefreshResult {
                     RefreshResult::Refreshed(Box::new(next))
                 }
                 Err(RefreshError::Rejected(r)) => RefreshResult::SignedOut(r),
-                Err(RefreshError::Invalid(r)) => RefreshResult::SignedOut(format!("invalid refresh response: {r}")),
+                Err(RefreshError::Invalid(r)) => {
+                    RefreshResult::SignedOut(format!("invalid refresh response: {r}"))
+                }
                 Err(RefreshError::Unavailable(r)) => RefreshResult::Unavailable(r),
             }
         })
@@ -163,14 +212,23 @@ async fn refresh(app: &App, ctx: &Ctx, data: &SessionData) -> RefreshResult {
     // result, but later ones must try again soon rather than reuse the failure for the table's
     // whole retention time (which kept failing closed after the IdP was back).
     if matches!(result, RefreshResult::Unavailable(_)) {
-        app.refresh.failed(&data.sid, data.last_refresh, &flight, &result);
+        app.refresh
+            .failed(&data.sid, data.last_refresh, &flight, &result);
     }
     result
 }
 
 /// Authenticates and authorises a protected request.
-pub(crate) async fn authenticate(app: &App, headers: &HeaderMap, ctx: &Ctx, navigation: bool, path_and_query: &str) -> Outcome {
-    let unauthenticated = |ctx: &Ctx, navigation: bool, pq: &str, clear: Vec<HeaderValue>| unauthenticated(ctx, headers, navigation, pq, clear);
+pub(crate) async fn authenticate(
+    app: &App,
+    headers: &HeaderMap,
+    ctx: &Ctx,
+    navigation: bool,
+    path_and_query: &str,
+) -> Outcome {
+    let unauthenticated = |ctx: &Ctx, navigation: bool, pq: &str, clear: Vec<HeaderValue>| {
+        unauthenticated(ctx, headers, navigation, pq, clear)
+    };
     let rt = &ctx.rt;
     let audit = app.audit();
     let (mut data, chunks) = match load(headers, ctx) {
@@ -188,26 +246,47 @@ pub(crate) async fn authenticate(app: &App, headers: &HeaderMap, ctx: &Ctx, navi
         SessionCheck::Expired(why) => {
             let reason = format!("session expired ({why:?})");
             tracing::info!(request_id = %ctx.request_id, sub = %data.identity.sub, reason = %reason, "session ended");
-            audit.log(Event::SessionRejected, &ctx.audit_ctx(Some(&data.identity.sub), data.identity.email.as_deref()), &reason);
+            audit.log(
+                Event::SessionRejected,
+                &ctx.audit_ctx(Some(&data.identity.sub), data.identity.email.as_deref()),
+                &reason,
+            );
             return unauthenticated(ctx, navigation, path_and_query, clear_session(ctx, chunks));
         }
         SessionCheck::NeedsRefresh => match refresh(app, ctx, &data).await {
             RefreshResult::Refreshed(next) => {
                 tracing::info!(request_id = %ctx.request_id, sub = %next.identity.sub, groups = next.identity.groups.len(), "session refreshed at the IdP");
                 app.metrics().refresh(true, "ok");
-                audit.log(Event::RefreshOk, &ctx.audit_ctx(Some(&next.identity.sub), next.identity.email.as_deref()), "ok");
+                audit.log(
+                    Event::RefreshOk,
+                    &ctx.audit_ctx(Some(&next.identity.sub), next.identity.email.as_deref()),
+                    "ok",
+                );
                 data = *next;
                 dirty = true;
             }
             RefreshResult::SignedOut(reason) => {
                 tracing::warn!(request_id = %ctx.request_id, sub = %data.identity.sub, reason = %reason, "refresh refused by the IdP: signing the user out");
                 app.metrics().refresh(false, "rejected");
-                audit.log(Event::UserRemoved, &ctx.audit_ctx(Some(&data.identity.sub), data.identity.email.as_deref()), &reason);
-                return unauthenticated(ctx, navigation, path_and_query, clear_session(ctx, chunks));
+                audit.log(
+                    Event::UserRemoved,
+                    &ctx.audit_ctx(Some(&data.identity.sub), data.identity.email.as_deref()),
+                    &reason,
+                );
+                return unauthenticated(
+                    ctx,
+                    navigation,
+                    path_and_query,
+                    clear_session(ctx, chunks),
+                );
             }
             RefreshResult::Unavailable(reason) => {
                 app.metrics().refresh(false, "unavailable");
-                audit.log(Event::RefreshFailed, &ctx.audit_ctx(Some(&data.identity.sub), data.identity.email.as_deref()), &reason);
+                audit.log(
+                    Event::RefreshFailed,
+                    &ctx.audit_ctx(Some(&data.identity.sub), data.identity.email.as_deref()),
+                    &reason,
+                );
                 if data.refresh_overdue(ctx.now, &rt.times) {
                     tracing::warn!(request_id = %ctx.request_id, sub = %data.identity.sub, reason = %reason, "IdP unreachable beyond the refresh grace period: failing closed");
                     return Outcome::Respond {
@@ -235,12 +314,19 @@ pub(crate) async fn authenticate(app: &App, headers: &HeaderMap, ctx: &Ctx, navi
         Decision::Allow(g) => g,
         Decision::Deny(reason) => {
             tracing::info!(request_id = %ctx.request_id, sub = %data.identity.sub, reason = reason.code(), "access denied");
-            audit.log(Event::Denied, &ctx.audit_ctx(Some(&data.identity.sub), data.identity.email.as_deref()), reason.code());
+            audit.log(
+                Event::Denied,
+                &ctx.audit_ctx(Some(&data.identity.sub), data.identity.email.as_deref()),
+                reason.code(),
+            );
             let mut cookies = Vec::new();
             if dirty {
                 cookies = write_session(ctx, &data, chunks).unwrap_or_default();
             }
-            return Outcome::Respond { outcome: "denied", response: with_cookies(deny_page(ctx, &data.identity), cookies) };
+            return Outcome::Respond {
+                outcome: "denied",
+                response: with_cookies(deny_page(ctx, &data.identity), cookies),
+            };
         }
     };
     if data.grant.as_ref() != Some(&grant) {
@@ -253,19 +339,36 @@ pub(crate) async fn authenticate(app: &App, headers: &HeaderMap, ctx: &Ctx, navi
             Ok(c) => set_cookies = c,
             Err(e) => {
                 tracing::error!(request_id = %ctx.request_id, reason = %e, "could not write the session cookie");
-                return Outcome::Respond { outcome: "refused", response: response::error(StatusCode::INTERNAL_SERVER_ERROR, "The session could not be saved.") };
+                return Outcome::Respond {
+                    outcome: "refused",
+                    response: response::error(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "The session could not be saved.",
+                    ),
+                };
             }
         }
     }
     let identity_headers = identity_headers(app, ctx, &data.identity, &grant, &data.sid);
-    Outcome::Allowed { identity_headers, set_cookies }
+    Outcome::Allowed {
+        identity_headers,
+        set_cookies,
+    }
 }
 
 /// The headers that carry the identity upstream: the signed assertion (the only thing the shim
 /// trusts) and plain convenience headers for logs and other tools.
-pub(crate) fn identity_headers(app: &App, ctx: &Ctx, id: &Identity, grant: &Grant, sid: &str) -> Vec<(HeaderName, HeaderValue)> {
+pub(crate) fn identity_headers(
+    app: &App,
+    ctx: &Ctx,
+    id: &Identity,
+    grant: &Grant,
+    sid: &str,
+) -> Vec<(HeaderName, HeaderValue)> {
     let mut out = Vec::with_capacity(5);
-    let token = app.cache.get_or_sign(&ctx.rt.signer, id, grant, sid, ctx.now);
+    let token = app
+        .cache
+        .get_or_sign(&ctx.rt.signer, id, grant, sid, ctx.now);
     if let Ok(v) = HeaderValue::from_str(&token) {
         out.push((HeaderName::from_static("x-octogate-assertion"), v));
     }
@@ -286,13 +389,29 @@ pub(crate) fn identity_headers(app: &App, ctx: &Ctx, id: &Identity, grant: &Gran
 }
 
 /// No usable session: a browser navigation is sent to sign in; anything else gets 401.
-pub(crate) fn unauthenticated(ctx: &Ctx, headers: &HeaderMap, navigation: bool, path_and_query: &str, clear: Vec<HeaderValue>) -> Outcome {
+pub(crate) fn unauthenticated(
+    ctx: &Ctx,
+    headers: &HeaderMap,
+    navigation: bool,
+    path_and_query: &str,
+    clear: Vec<HeaderValue>,
+) -> Outcome {
     if !navigation {
-        let resp = response::json_error(StatusCode::UNAUTHORIZED, "unauthorized", "Sign-in required. Reload the page to sign in again.");
-        return Outcome::Respond { outcome: "unauthorized", response: with_cookies(resp, clear) };
+        let resp = response::json_error(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "Sign-in required. Reload the page to sign in again.",
+        );
+        return Outcome::Respond {
+            outcome: "unauthorized",
+            response: with_cookies(resp, clear),
+        };
     }
     let resp = super::endpoints::start_signin(ctx, headers, path_and_query);
-    Outcome::Respond { outcome: "redirected_to_signin", response: with_cookies(resp, clear) }
+    Outcome::Respond {
+        outcome: "redirected_to_signin",
+        response: with_cookies(resp, clear),
+    }
 }
 
 /// Adds `Set-Cookie` values to a response.
@@ -306,7 +425,11 @@ pub(crate) fn with_cookies(mut resp: Response<Body>, cookies: Vec<HeaderValue>) 
 /// The page a signed-in user without access to this site sees.
 pub(crate) fn deny_page(ctx: &Ctx, id: &Identity) -> Response<Body> {
     use crate::http::response::escape_html;
-    let who = id.email.as_deref().or(id.preferred_username.as_deref()).unwrap_or(&id.sub);
+    let who = id
+        .email
+        .as_deref()
+        .or(id.preferred_username.as_deref())
+        .unwrap_or(&id.sub);
     let cfg = &ctx.rt.cfg.access;
     let mut extra = format!(
         "<p>Signed in as <strong>{}</strong>.</p><p>Ask {} for access, or sign out to switch account.</p>",
@@ -315,9 +438,23 @@ pub(crate) fn deny_page(ctx: &Ctx, id: &Identity) -> Response<Body> {
     );
     if cfg.show_groups_on_deny && !cfg.allowed_groups.is_empty() {
         extra.push_str("<p>Access is given to members of: ");
-        extra.push_str(&cfg.allowed_groups.iter().map(|g| escape_html(g)).collect::<Vec<_>>().join(", "));
+        extra.push_str(
+            &cfg.allowed_groups
+                .iter()
+                .map(|g| escape_html(g))
+                .collect::<Vec<_>>()
+                .join(", "),
+        );
         extra.push_str("</p>");
     }
-    extra.push_str("<p><a class=\"button\" id=\"sign-out\" href=\"/oauth2/sign_out\">Sign out</a></p>");
-    response::page(StatusCode::FORBIDDEN, "octogate-denied", "No access to this site", "Your Okta account has no access to this site.", &extra)
+    extra.push_str(
+        "<p><a class=\"button\" id=\"sign-out\" href=\"/oauth2/sign_out\">Sign out</a></p>",
+    );
+    response::page(
+        StatusCode::FORBIDDEN,
+        "octogate-denied",
+        "No access to this site",
+        "Your Okta account has no access to this site.",
+        &extra,
+    )
 }

@@ -13,18 +13,30 @@ use crate::http::{response, Body};
 use crate::session::{self, LoginState, SessionCheck, SessionData};
 
 /// Answers octogate's own endpoints; `None` means "not ours, carry on".
-pub(crate) async fn dispatch(app: &App, path: &str, req: &Request<Incoming>, ctx: &Ctx) -> Option<Response<Body>> {
+pub(crate) async fn dispatch(
+    app: &App,
+    path: &str,
+    req: &Request<Incoming>,
+    ctx: &Ctx,
+) -> Option<Response<Body>> {
     match path {
         "/healthz" => return Some(response::text(StatusCode::OK, "ok\n")),
         "/readyz" => {
             return Some(match ctx.rt.oidc.readiness() {
                 Ok(()) => response::text(StatusCode::OK, "ready\n"),
-                Err(reason) => response::json_error(StatusCode::SERVICE_UNAVAILABLE, "not_ready", &reason.to_string()),
+                Err(reason) => response::json_error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "not_ready",
+                    &reason.to_string(),
+                ),
             })
         }
         "/.well-known/octogate/jwks.json" => {
             let mut r = response::json(StatusCode::OK, ctx.rt.jwks.clone());
-            r.headers_mut().insert(http::header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=300"));
+            r.headers_mut().insert(
+                http::header::CACHE_CONTROL,
+                HeaderValue::from_static("public, max-age=300"),
+            );
             return Some(r);
         }
         _ => {}
@@ -52,7 +64,9 @@ const MAX_PENDING_SIGNINS: usize = 3;
 
 /// First value of a query parameter.
 fn param(query: &str, name: &str) -> Option<String> {
-    url::form_urlencoded::parse(query.as_bytes()).find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
+    url::form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
 }
 
 /// Starts a sign-in: a fresh state, nonce and PKCE verifier in a short-lived encrypted login
@@ -70,7 +84,10 @@ pub(crate) fn start_signin(ctx: &Ctx, headers: &HeaderMap, rd: &str) -> Response
         }
     };
     let Some(name) = session::login_cookie_name(&rt.cfg.session.cookie_name, &start.state) else {
-        return response::error(StatusCode::INTERNAL_SERVER_ERROR, "Could not start sign-in.");
+        return response::error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Could not start sign-in.",
+        );
     };
     let login = LoginState {
         v: session::LOGIN_STATE_VERSION,
@@ -81,17 +98,26 @@ pub(crate) fn start_signin(ctx: &Ctx, headers: &HeaderMap, rd: &str) -> Response
         created_at: ctx.now,
     };
     let Ok(sealed) = rt.cipher.seal(&name, &login.encode()) else {
-        return response::error(StatusCode::INTERNAL_SERVER_ERROR, "Could not start sign-in.");
+        return response::error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Could not start sign-in.",
+        );
     };
     let cookies = match session::set_cookie_headers(&name, &sealed, &rt.login_attrs, 0) {
         Ok(c) => c,
-        Err(_) => return response::error(StatusCode::INTERNAL_SERVER_ERROR, "Could not start sign-in."),
+        Err(_) => {
+            return response::error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Could not start sign-in.",
+            )
+        }
     };
     tracing::info!(request_id = %ctx.request_id, "sign-in started; redirecting to the IdP");
     let mut set: Vec<HeaderValue> = Vec::new();
     // Pending sign-ins pile up a cookie each; past a few (abandoned tabs, or a page that loops on
     // /oauth2/start) drop the older ones before the Cookie header grows past max_header_bytes.
-    let pending = cookie_names_with_prefix(headers, &format!("{}_login_", rt.cfg.session.cookie_name));
+    let pending =
+        cookie_names_with_prefix(headers, &format!("{}_login_", rt.cfg.session.cookie_name));
     if pending.len() >= MAX_PENDING_SIGNINS {
         set.extend(clear_cookies(ctx, &pending));
     }
@@ -100,10 +126,25 @@ pub(crate) fn start_signin(ctx: &Ctx, headers: &HeaderMap, rd: &str) -> Response
 }
 
 /// A clear error page with a "try again" link that starts a fresh sign-in (never a loop).
-fn signin_error(status: StatusCode, title: &str, message: &str, rd: &str, clear: Vec<HeaderValue>) -> Response<Body> {
-    let href = format!("/oauth2/start?rd={}", url::form_urlencoded::byte_serialize(rd.as_bytes()).collect::<String>());
-    let extra = format!("<p><a class=\"button\" id=\"try-again\" href=\"{}\">Try again</a></p>", response::escape_html(&href));
-    with_cookies(response::page(status, "octogate-signin-error", title, message, &extra), clear)
+fn signin_error(
+    status: StatusCode,
+    title: &str,
+    message: &str,
+    rd: &str,
+    clear: Vec<HeaderValue>,
+) -> Response<Body> {
+    let href = format!(
+        "/oauth2/start?rd={}",
+        url::form_urlencoded::byte_serialize(rd.as_bytes()).collect::<String>()
+    );
+    let extra = format!(
+        "<p><a class=\"button\" id=\"try-again\" href=\"{}\">Try again</a></p>",
+        response::escape_html(&href)
+    );
+    with_cookies(
+        response::page(status, "octogate-signin-error", title, message, &extra),
+        clear,
+    )
 }
 
 /// Names of cookies in the request that start with `prefix`.
@@ -122,7 +163,14 @@ fn cookie_names_with_prefix(headers: &HeaderMap, prefix: &str) -> Vec<String> {
 }
 
 fn clear_cookies(ctx: &Ctx, names: &[String]) -> Vec<HeaderValue> {
-    session::clear_cookie_headers(&ctx.rt.cfg.session.cookie_name, &ctx.rt.session_attrs, names).into_iter().filter_map(|h| HeaderValue::from_str(&h).ok()).collect()
+    session::clear_cookie_headers(
+        &ctx.rt.cfg.session.cookie_name,
+        &ctx.rt.session_attrs,
+        names,
+    )
+    .into_iter()
+    .filter_map(|h| HeaderValue::from_str(&h).ok())
+    .collect()
 }
 
 async fn callback(app: &App, headers: &HeaderMap, query: &str, ctx: &Ctx) -> Response<Body> {
@@ -136,22 +184,43 @@ async fn callback(app: &App, headers: &HeaderMap, query: &str, ctx: &Ctx) -> Res
     };
     let state = param(query, "state").unwrap_or_default();
     let login_name = session::login_cookie_name(&rt.cfg.session.cookie_name, &state);
-    let clear_login = login_name.as_ref().map(|n| clear_cookies(ctx, std::slice::from_ref(n))).unwrap_or_default();
+    let clear_login = login_name
+        .as_ref()
+        .map(|n| clear_cookies(ctx, std::slice::from_ref(n)))
+        .unwrap_or_default();
 
     // The login state this browser holds for `state`, if any (decrypted, not yet trusted).
-    let login = login_name.as_ref().and_then(|n| match session::read(headers.get_all(COOKIE).iter(), n) {
-        Ok(Some((v, _))) => rt.cipher.open(n, &v).ok().and_then(|p| LoginState::decode(&p).ok()),
-        _ => None,
-    });
-    let state_ok = login.as_ref().is_some_and(|l| bool::from(l.state.as_bytes().ct_eq(state.as_bytes())));
+    let login =
+        login_name
+            .as_ref()
+            .and_then(|n| match session::read(headers.get_all(COOKIE).iter(), n) {
+                Ok(Some((v, _))) => rt
+                    .cipher
+                    .open(n, &v)
+                    .ok()
+                    .and_then(|p| LoginState::decode(&p).ok()),
+                _ => None,
+            });
+    let state_ok = login
+        .as_ref()
+        .is_some_and(|l| bool::from(l.state.as_bytes().ct_eq(state.as_bytes())));
 
     if let Some(err) = param(query, "error") {
         fail("idp_error");
-        let err: String = err.chars().filter(|c| c.is_ascii_graphic()).take(64).collect();
+        let err: String = err
+            .chars()
+            .filter(|c| c.is_ascii_graphic())
+            .take(64)
+            .collect();
         // The IdP's free text is shown only on a response to this browser's own sign-in, so a
         // crafted link cannot put arbitrary text on this site's pages.
         let desc: String = if state_ok {
-            param(query, "error_description").unwrap_or_default().chars().filter(|c| !c.is_control()).take(300).collect()
+            param(query, "error_description")
+                .unwrap_or_default()
+                .chars()
+                .filter(|c| !c.is_control())
+                .take(300)
+                .collect()
         } else {
             String::new()
         };
@@ -161,29 +230,69 @@ async fn callback(app: &App, headers: &HeaderMap, query: &str, ctx: &Ctx) -> Res
         } else {
             format!("The identity provider refused the sign-in ({err}). {desc}")
         };
-        return signin_error(StatusCode::FORBIDDEN, "Sign-in refused", &message, &rt.default_rd, clear_login);
+        return signin_error(
+            StatusCode::FORBIDDEN,
+            "Sign-in refused",
+            &message,
+            &rt.default_rd,
+            clear_login,
+        );
     }
     if login_name.is_none() {
         fail("missing_state");
-        return signin_error(StatusCode::BAD_REQUEST, "Sign-in could not be completed", "The sign-in response had no valid state. Please start again.", &rt.default_rd, Vec::new());
+        return signin_error(
+            StatusCode::BAD_REQUEST,
+            "Sign-in could not be completed",
+            "The sign-in response had no valid state. Please start again.",
+            &rt.default_rd,
+            Vec::new(),
+        );
     }
     let Some(login) = login else {
         fail("missing_login_cookie");
-        return signin_error(StatusCode::BAD_REQUEST, "Sign-in could not be completed", "This sign-in expired or was started in another browser. Please start again.", &rt.default_rd, clear_login);
+        return signin_error(
+            StatusCode::BAD_REQUEST,
+            "Sign-in could not be completed",
+            "This sign-in expired or was started in another browser. Please start again.",
+            &rt.default_rd,
+            clear_login,
+        );
     };
     if !state_ok {
         fail("state_mismatch");
-        return signin_error(StatusCode::BAD_REQUEST, "Sign-in could not be completed", "The sign-in response did not match this browser's sign-in. Please start again.", &login.rd, clear_login);
+        return signin_error(
+            StatusCode::BAD_REQUEST,
+            "Sign-in could not be completed",
+            "The sign-in response did not match this browser's sign-in. Please start again.",
+            &login.rd,
+            clear_login,
+        );
     }
     if login.expired(ctx.now, rt.cfg.session.login_timeout) {
         fail("login_expired");
-        return signin_error(StatusCode::BAD_REQUEST, "Sign-in took too long", "This sign-in expired. Please start again.", &login.rd, clear_login);
+        return signin_error(
+            StatusCode::BAD_REQUEST,
+            "Sign-in took too long",
+            "This sign-in expired. Please start again.",
+            &login.rd,
+            clear_login,
+        );
     }
     let Some(code) = param(query, "code").filter(|c| !c.is_empty() && c.len() <= 4096) else {
         fail("missing_code");
-        return signin_error(StatusCode::BAD_REQUEST, "Sign-in could not be completed", "The sign-in response had no authorization code. Please start again.", &login.rd, clear_login);
+        return signin_error(
+            StatusCode::BAD_REQUEST,
+            "Sign-in could not be completed",
+            "The sign-in response had no authorization code. Please start again.",
+            &login.rd,
+            clear_login,
+        );
     };
-    let tokens = match rt.oidc.exchange(&code, &login.pkce_verifier, &login.nonce).await {
+    let tokens = match rt
+        .oidc
+        .exchange(&code, &login.pkce_verifier, &login.nonce)
+        .await
+    {
         Ok(t) => t,
         Err(e) => {
             app.metrics().signin(false, "token_rejected");
@@ -195,7 +304,13 @@ async fn callback(app: &App, headers: &HeaderMap, query: &str, ctx: &Ctx) -> Res
     let mut identity = tokens.identity;
     let total_groups = identity.groups.len();
     identity.groups = rt.policy.relevant_groups(&identity.groups);
-    let data = SessionData::new(identity, None, ctx.now, tokens.refresh_token, tokens.id_token);
+    let data = SessionData::new(
+        identity,
+        None,
+        ctx.now,
+        tokens.refresh_token,
+        tokens.id_token,
+    );
     // Signing in always replaces whatever session the browser brought (no fixation): clear the
     // maximum chunk count so no stale chunk survives, and, when the new session is chunked, the
     // single cookie too (`set_cookie_headers` only expires it when told there were no chunks;
@@ -204,19 +319,35 @@ async fn callback(app: &App, headers: &HeaderMap, query: &str, ctx: &Ctx) -> Res
     match auth::write_session(ctx, &data, session::MAX_CHUNKS) {
         Ok(c) => {
             let single = format!("{}=", rt.cfg.session.cookie_name);
-            if !c.iter().any(|h| h.as_bytes().starts_with(single.as_bytes())) {
-                cookies.extend(clear_cookies(ctx, std::slice::from_ref(&rt.cfg.session.cookie_name)));
+            if !c
+                .iter()
+                .any(|h| h.as_bytes().starts_with(single.as_bytes()))
+            {
+                cookies.extend(clear_cookies(
+                    ctx,
+                    std::slice::from_ref(&rt.cfg.session.cookie_name),
+                ));
             }
             cookies.extend(c);
         }
         Err(e) => {
             fail("session_too_large");
             tracing::error!(request_id = %ctx.request_id, reason = %e, "session could not be written");
-            return signin_error(StatusCode::INTERNAL_SERVER_ERROR, "Sign-in could not be completed", "The session could not be saved.", &login.rd, cookies);
+            return signin_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Sign-in could not be completed",
+                "The session could not be saved.",
+                &login.rd,
+                cookies,
+            );
         }
     }
     app.metrics().signin(true, "ok");
-    audit.log(Event::SigninOk, &ctx.audit_ctx(Some(&data.identity.sub), data.identity.email.as_deref()), "ok");
+    audit.log(
+        Event::SigninOk,
+        &ctx.audit_ctx(Some(&data.identity.sub), data.identity.email.as_deref()),
+        "ok",
+    );
     tracing::info!(request_id = %ctx.request_id, sub = %data.identity.sub, groups = total_groups, relevant_groups = data.identity.groups.len(), "sign-in ok");
     with_cookies(response::redirect(&login.rd), cookies)
 }
@@ -237,9 +368,15 @@ fn sign_out(app: &App, headers: &HeaderMap, query: &str, ctx: &Ctx) -> Response<
     }
     let cookies = clear_cookies(ctx, &names);
     let (sub, email) = who.unzip();
-    app.audit().log(Event::SignedOut, &ctx.audit_ctx(sub.as_deref(), email.flatten().as_deref()), "user");
+    app.audit().log(
+        Event::SignedOut,
+        &ctx.audit_ctx(sub.as_deref(), email.flatten().as_deref()),
+        "user",
+    );
     tracing::info!(request_id = %ctx.request_id, sub = ?sub, "signed out");
-    let local = param(query, "rd").and_then(|r| safe_redirect_path(&r)).unwrap_or_else(|| "/".into());
+    let local = param(query, "rd")
+        .and_then(|r| safe_redirect_path(&r))
+        .unwrap_or_else(|| "/".into());
     let post_logout = rt.cfg.oidc.post_logout_redirect_uri.as_str();
     let target = rt
         .oidc
@@ -250,7 +387,11 @@ fn sign_out(app: &App, headers: &HeaderMap, query: &str, ctx: &Ctx) -> Response<
 
 fn userinfo(headers: &HeaderMap, ctx: &Ctx) -> Response<Body> {
     let data: SessionData = match auth::load(headers, ctx) {
-        Loaded::Session { data, .. } if !matches!(data.check(ctx.now, &ctx.rt.times), SessionCheck::Expired(_)) => data,
+        Loaded::Session { data, .. }
+            if !matches!(data.check(ctx.now, &ctx.rt.times), SessionCheck::Expired(_)) =>
+        {
+            data
+        }
         _ => return response::json_error(StatusCode::UNAUTHORIZED, "unauthorized", "No session."),
     };
     let t = &ctx.rt.times;
@@ -276,7 +417,11 @@ fn userinfo(headers: &HeaderMap, ctx: &Ctx) -> Response<Body> {
 /// the identity headers, 401 without a session, 403 when not allowed.
 async fn forward_auth(app: &App, headers: &HeaderMap, ctx: &Ctx) -> Response<Body> {
     let original = if ctx.peer_trusted {
-        headers.get("x-original-uri").or_else(|| headers.get("x-forwarded-uri")).and_then(|v| v.to_str().ok()).unwrap_or("")
+        headers
+            .get("x-original-uri")
+            .or_else(|| headers.get("x-forwarded-uri"))
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
     } else {
         ""
     };
@@ -285,11 +430,17 @@ async fn forward_auth(app: &App, headers: &HeaderMap, ctx: &Ctx) -> Response<Bod
     // A public exception (`access.public`) needs no session here either. Only for a path the
     // trusted proxy sent in canonical form already: the proxy forwards its raw URI, and the
     // upstream does not resolve dot segments, so `/backend/assets/../users` must not pass.
-    if !original_path.is_empty() && original_path == raw_path && ctx.rt.rules.classify(&original_path) == crate::access::Area::PublicInProtected {
+    if !original_path.is_empty()
+        && original_path == raw_path
+        && ctx.rt.rules.classify(&original_path) == crate::access::Area::PublicInProtected
+    {
         return response::text(StatusCode::ACCEPTED, "");
     }
     match auth::authenticate(app, headers, ctx, false, &original_path).await {
-        Outcome::Allowed { identity_headers, set_cookies } => {
+        Outcome::Allowed {
+            identity_headers,
+            set_cookies,
+        } => {
             let mut r = response::text(StatusCode::ACCEPTED, "");
             for (k, v) in identity_headers {
                 r.headers_mut().insert(k, v);

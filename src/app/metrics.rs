@@ -46,17 +46,39 @@ impl Metrics {
         let requests = Family::<Outcome, Counter>::default();
         registry.register("requests", "Requests by outcome (proxied, public, redirected_to_signin, unauthorized, denied, refused, endpoint, upstream_error)", requests.clone());
         let refused = Family::<Outcome, Counter>::default();
-        registry.register("connections_refused", "Connections refused before HTTP (too many, header timeout, header too large)", refused.clone());
+        registry.register(
+            "connections_refused",
+            "Connections refused before HTTP (too many, header timeout, header too large)",
+            refused.clone(),
+        );
         let signins = Family::<ResultReason, Counter>::default();
         registry.register("signins", "Sign-ins by result and reason", signins.clone());
         let refreshes = Family::<ResultReason, Counter>::default();
-        registry.register("refreshes", "Session refreshes at the IdP by result and reason", refreshes.clone());
-        let upstream_seconds = Histogram::new([0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0].into_iter());
-        registry.register("upstream_response_seconds", "Time until the upstream's response headers", upstream_seconds.clone());
+        registry.register(
+            "refreshes",
+            "Session refreshes at the IdP by result and reason",
+            refreshes.clone(),
+        );
+        let upstream_seconds = Histogram::new([
+            0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+        ]);
+        registry.register(
+            "upstream_response_seconds",
+            "Time until the upstream's response headers",
+            upstream_seconds.clone(),
+        );
         let idp_metadata_age = Gauge::<i64, AtomicI64>::default();
-        registry.register("idp_metadata_age_seconds", "Seconds since the IdP metadata and keys were loaded (-1: never)", idp_metadata_age.clone());
+        registry.register(
+            "idp_metadata_age_seconds",
+            "Seconds since the IdP metadata and keys were loaded (-1: never)",
+            idp_metadata_age.clone(),
+        );
         let config_generation = Gauge::<i64, AtomicI64>::default();
-        registry.register("config_generation", "Config generation (1 at start, +1 per successful reload)", config_generation.clone());
+        registry.register(
+            "config_generation",
+            "Config generation (1 at start, +1 per successful reload)",
+            config_generation.clone(),
+        );
         Metrics {
             registry,
             requests,
@@ -77,17 +99,29 @@ impl Metrics {
 
     /// Counts a connection refused before HTTP.
     pub fn refused(&self, reason: &'static str) {
-        self.refused.get_or_create(&Outcome { outcome: reason }).inc();
+        self.refused
+            .get_or_create(&Outcome { outcome: reason })
+            .inc();
     }
 
     /// Counts a sign-in.
     pub fn signin(&self, ok: bool, reason: &'static str) {
-        self.signins.get_or_create(&ResultReason { result: if ok { "ok" } else { "failed" }, reason }).inc();
+        self.signins
+            .get_or_create(&ResultReason {
+                result: if ok { "ok" } else { "failed" },
+                reason,
+            })
+            .inc();
     }
 
     /// Counts a refresh.
     pub fn refresh(&self, ok: bool, reason: &'static str) {
-        self.refreshes.get_or_create(&ResultReason { result: if ok { "ok" } else { "failed" }, reason }).inc();
+        self.refreshes
+            .get_or_create(&ResultReason {
+                result: if ok { "ok" } else { "failed" },
+                reason,
+            })
+            .inc();
     }
 
     /// Records upstream latency.
@@ -103,7 +137,8 @@ impl Metrics {
     /// The exposition text. `idp_age` is how long ago the IdP keys were loaded (None: never).
     pub fn encode(&self, idp_age: Option<std::time::Duration>) -> String {
         let _g = self.encode_lock.lock();
-        self.idp_metadata_age.set(idp_age.map(|d| d.as_secs() as i64).unwrap_or(-1));
+        self.idp_metadata_age
+            .set(idp_age.map(|d| d.as_secs() as i64).unwrap_or(-1));
         let mut out = String::new();
         if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
             out.clear();

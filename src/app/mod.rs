@@ -52,7 +52,11 @@ pub(crate) struct Ctx {
 }
 
 impl Ctx {
-    pub(crate) fn audit_ctx<'a>(&'a self, sub: Option<&'a str>, email: Option<&'a str>) -> audit::Context<'a> {
+    pub(crate) fn audit_ctx<'a>(
+        &'a self,
+        sub: Option<&'a str>,
+        email: Option<&'a str>,
+    ) -> audit::Context<'a> {
         audit::Context {
             sub,
             email,
@@ -109,7 +113,10 @@ impl App {
     }
 
     /// A slot for a WebSocket tunnel, or a 503 when every slot is taken.
-    fn tunnel_permit(&self, req: &Request<Incoming>) -> Result<Option<tokio::sync::OwnedSemaphorePermit>, Response<Body>> {
+    fn tunnel_permit(
+        &self,
+        req: &Request<Incoming>,
+    ) -> Result<Option<tokio::sync::OwnedSemaphorePermit>, Box<Response<Body>>> {
         if headers::upgrade_request(req.headers()).is_none() {
             return Ok(None);
         }
@@ -117,7 +124,10 @@ impl App {
             Ok(p) => Ok(Some(p)),
             Err(_) => {
                 tracing::warn!("WebSocket upgrade refused: too many concurrent connections (503)");
-                Err(response::error(StatusCode::SERVICE_UNAVAILABLE, "Too many connections; please try again shortly."))
+                Err(Box::new(response::error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Too many connections; please try again shortly.",
+                )))
             }
         }
     }
@@ -152,7 +162,10 @@ impl App {
         if let Ok(mut g) = self.audit.write() {
             *g = Arc::new(audit);
         }
-        let gen = self.generation.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+        let gen = self
+            .generation
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+            + 1;
         self.metrics.set_generation(gen);
         Ok(gen)
     }
@@ -171,7 +184,11 @@ impl App {
         if removed > 0 {
             tracing::info!(request_id = %request_id, removed, "removed client-sent identity/forwarding headers");
         }
-        let user_agent = req.headers().get(http::header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let user_agent = req
+            .headers()
+            .get(http::header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
         let ctx = Ctx {
             rt,
             client_ip: facts.client_ip,
@@ -210,7 +227,12 @@ impl App {
         &self,
         req: Request<Incoming>,
         ctx: &Ctx,
-    ) -> (String, &'static str, Option<std::time::Duration>, Response<Body>) {
+    ) -> (
+        String,
+        &'static str,
+        Option<std::time::Duration>,
+        Response<Body>,
+    ) {
         let raw_path = req.uri().path();
         let path = match crate::access::normalize(raw_path) {
             Ok(p) => p,
@@ -220,7 +242,10 @@ impl App {
                     "(malformed)".into(),
                     "refused",
                     None,
-                    response::error(StatusCode::BAD_REQUEST, "The request path is malformed and was refused."),
+                    response::error(
+                        StatusCode::BAD_REQUEST,
+                        "The request path is malformed and was refused.",
+                    ),
                 );
             }
         };
@@ -238,9 +263,13 @@ impl App {
             Area::Open | Area::PublicInProtected => {
                 let tunnel_permit = match self.tunnel_permit(&req) {
                     Ok(p) => p,
-                    Err(resp) => return (path, "refused", None, resp),
+                    Err(resp) => return (path, "refused", None, *resp),
                 };
-                let fwd = Forwarding { forwarded_for: ctx.forwarded_for.clone(), extra: self.request_id_header(ctx), tunnel_permit };
+                let fwd = Forwarding {
+                    forwarded_for: ctx.forwarded_for.clone(),
+                    extra: self.request_id_header(ctx),
+                    tunnel_permit,
+                };
                 match ctx.rt.upstream.forward(req, &pq, fwd).await {
                     Ok((resp, t)) => (path, "public", Some(t), resp),
                     Err(e) => {
@@ -252,14 +281,21 @@ impl App {
             Area::Protected => {
                 let navigation = is_navigation(&req);
                 match auth::authenticate(self, req.headers(), ctx, navigation, &pq).await {
-                    auth::Outcome::Allowed { identity_headers, set_cookies } => {
+                    auth::Outcome::Allowed {
+                        identity_headers,
+                        set_cookies,
+                    } => {
                         let mut extra = identity_headers;
                         extra.extend(self.request_id_header(ctx));
                         let tunnel_permit = match self.tunnel_permit(&req) {
                             Ok(p) => p,
-                            Err(resp) => return (path, "refused", None, resp),
+                            Err(resp) => return (path, "refused", None, *resp),
                         };
-                        let fwd = Forwarding { forwarded_for: ctx.forwarded_for.clone(), extra, tunnel_permit };
+                        let fwd = Forwarding {
+                            forwarded_for: ctx.forwarded_for.clone(),
+                            extra,
+                            tunnel_permit,
+                        };
                         match ctx.rt.upstream.forward(req, &pq, fwd).await {
                             Ok((mut resp, t)) => {
                                 for c in set_cookies {
@@ -291,7 +327,11 @@ impl App {
 fn request_id(h: &http::HeaderMap, trusted: bool) -> String {
     if trusted {
         if let Some(v) = h.get("x-request-id").and_then(|v| v.to_str().ok()) {
-            if !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b)) {
+            if !v.is_empty()
+                && v.len() <= 128
+                && v.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+            {
                 return v.to_string();
             }
         }
@@ -321,7 +361,10 @@ pub(crate) fn is_navigation<B>(req: &Request<B>) -> bool {
     if h.contains_key("x-october-request-handler") || h.contains_key("x-winter-request-handler") {
         return false;
     }
-    if h.get("x-requested-with").and_then(|v| v.to_str().ok()).is_some_and(|v| v.eq_ignore_ascii_case("xmlhttprequest")) {
+    if h.get("x-requested-with")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("xmlhttprequest"))
+    {
         return false;
     }
     h.get_all(http::header::ACCEPT)

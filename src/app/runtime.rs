@@ -50,7 +50,12 @@ impl Runtime {
             tunnel_idle: cfg.server.tunnel_idle_timeout,
             own_cookie: cfg.session.cookie_name.clone(),
         };
-        let upstream = Upstream::new(&cfg.upstream.url, &cfg.server.public_url, opts, client.clone())?;
+        let upstream = Upstream::new(
+            &cfg.upstream.url,
+            &cfg.server.public_url,
+            opts,
+            client.clone(),
+        )?;
         let redirect_uri = format!("{}/oauth2/callback", cfg.server.public_origin());
         let oidc = match previous {
             Some(p) if same_oidc(&p.cfg, &cfg) => p.oidc.clone(),
@@ -61,14 +66,18 @@ impl Runtime {
                 o
             }
         };
-        let cipher = CookieCipher::new(&cfg.session.cookie_keys).ok_or("session.cookie_keys: no key")?;
+        let cipher =
+            CookieCipher::new(&cfg.session.cookie_keys).ok_or("session.cookie_keys: no key")?;
         let signer = Signer::new(
             cfg.assertion.signing_key.clone(),
             cfg.server.public_origin(),
             cfg.assertion.audience.clone(),
             cfg.assertion.lifetime,
         );
-        let jwks = crate::assertion::jwks_json(&cfg.assertion.signing_key.verifying_key(), &cfg.assertion.previous_public_keys);
+        let jwks = crate::assertion::jwks_json(
+            &cfg.assertion.signing_key.verifying_key(),
+            &cfg.assertion.previous_public_keys,
+        );
         let rules = PathRules::new(&cfg.access.protect, &cfg.access.public);
         let policy = Policy::new(&cfg.access);
         let times = SessionTimes {
@@ -77,9 +86,20 @@ impl Runtime {
             refresh_interval: cfg.session.refresh_interval,
             refresh_grace: cfg.session.refresh_grace,
         };
-        let session_attrs = CookieAttrs { secure: cfg.session.secure, max_age: None };
-        let login_attrs = CookieAttrs { secure: cfg.session.secure, max_age: Some(cfg.session.login_timeout) };
-        let default_rd = cfg.access.protect.first().cloned().unwrap_or_else(|| "/".into());
+        let session_attrs = CookieAttrs {
+            secure: cfg.session.secure,
+            max_age: None,
+        };
+        let login_attrs = CookieAttrs {
+            secure: cfg.session.secure,
+            max_age: Some(cfg.session.login_timeout),
+        };
+        let default_rd = cfg
+            .access
+            .protect
+            .first()
+            .cloned()
+            .unwrap_or_else(|| "/".into());
         Ok(Runtime {
             cfg,
             upstream,
@@ -103,7 +123,11 @@ impl Runtime {
             std::net::IpAddr::V6(v6) => v6.to_ipv4_mapped().map(std::net::IpAddr::V4).unwrap_or(ip),
             v4 => v4,
         };
-        self.cfg.server.trusted_proxies.iter().any(|n| n.contains(&ip))
+        self.cfg
+            .server
+            .trusted_proxies
+            .iter()
+            .any(|n| n.contains(&ip))
     }
 }
 

@@ -3,7 +3,8 @@ use std::time::Duration;
 
 /// Parses a duration. Errors say what was expected.
 pub fn parse(text: &str) -> Result<Duration, String> {
-    let bad = || format!("expected a duration like \"90s\", \"5m\", \"12h\" or \"1d\", found {text:?}");
+    let bad =
+        || format!("expected a duration like \"90s\", \"5m\", \"12h\" or \"1d\", found {text:?}");
     let s = text.trim();
     if s.is_empty() {
         return Err(bad());
@@ -38,7 +39,10 @@ pub fn parse(text: &str) -> Result<Duration, String> {
             'd' => 86400,
             _ => return Err(bad()),
         };
-        total = n.checked_mul(unit).and_then(|v| total.checked_add(v)).ok_or_else(bad)?;
+        total = n
+            .checked_mul(unit)
+            .and_then(|v| total.checked_add(v))
+            .ok_or_else(bad)?;
     }
     if num.is_some() {
         return Err(format!("{text:?}: a unit is required (s, m, h or d)"));

@@ -194,7 +194,10 @@ pub struct SessionConfig {
 impl std::fmt::Debug for SessionConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SessionConfig")
-            .field("cookie_keys", &format_args!("[{} keys ****]", self.cookie_keys.len()))
+            .field(
+                "cookie_keys",
+                &format_args!("[{} keys ****]", self.cookie_keys.len()),
+            )
             .field("cookie_name", &self.cookie_name)
             .field("lifetime", &self.lifetime)
             .field("idle_timeout", &self.idle_timeout)
@@ -267,24 +270,81 @@ impl Config {
             out.push('\n');
         };
         push(&mut out, format!("config:            {}", self.source));
-        push(&mut out, format!("listen:            {}{}", s.listen, if s.tls.is_some() { " (TLS)" } else { "" }));
+        push(
+            &mut out,
+            format!(
+                "listen:            {}{}",
+                s.listen,
+                if s.tls.is_some() { " (TLS)" } else { "" }
+            ),
+        );
         push(&mut out, format!("public_url:        {}", s.public_url));
-        push(&mut out, format!("trusted_proxies:   {:?}", s.trusted_proxies.iter().map(|n| n.to_string()).collect::<Vec<_>>()));
-        push(&mut out, format!("upstream:          {} (timeout {})", self.upstream.url, format_duration(self.upstream.timeout)));
+        push(
+            &mut out,
+            format!(
+                "trusted_proxies:   {:?}",
+                s.trusted_proxies
+                    .iter()
+                    .map(|n| n.to_string())
+                    .collect::<Vec<_>>()
+            ),
+        );
+        push(
+            &mut out,
+            format!(
+                "upstream:          {} (timeout {})",
+                self.upstream.url,
+                format_duration(self.upstream.timeout)
+            ),
+        );
         push(&mut out, format!("oidc.issuer:       {}", self.oidc.issuer));
-        push(&mut out, format!("oidc.client_id:    {}", self.oidc.client_id));
-        push(&mut out, format!("oidc.client_secret: {}", self.oidc.client_secret));
-        push(&mut out, format!("oidc.scopes:       {}", self.oidc.scopes.join(" ")));
-        push(&mut out, format!("session.cookie:    {} ({} key(s) ****, lifetime {}, idle {}, refresh every {})",
-            self.session.cookie_name, self.session.cookie_keys.len(), format_duration(self.session.lifetime),
-            format_duration(self.session.idle_timeout), format_duration(self.session.refresh_interval)));
+        push(
+            &mut out,
+            format!("oidc.client_id:    {}", self.oidc.client_id),
+        );
+        push(
+            &mut out,
+            format!("oidc.client_secret: {}", self.oidc.client_secret),
+        );
+        push(
+            &mut out,
+            format!("oidc.scopes:       {}", self.oidc.scopes.join(" ")),
+        );
+        push(
+            &mut out,
+            format!(
+                "session.cookie:    {} ({} key(s) ****, lifetime {}, idle {}, refresh every {})",
+                self.session.cookie_name,
+                self.session.cookie_keys.len(),
+                format_duration(self.session.lifetime),
+                format_duration(self.session.idle_timeout),
+                format_duration(self.session.refresh_interval)
+            ),
+        );
         push(&mut out, format!("assertion:         aud={} lifetime={} signing key **** ({} previous public key(s))",
             self.assertion.audience, format_duration(self.assertion.lifetime), self.assertion.previous_public_keys.len()));
-        push(&mut out, format!("access.protect:    {:?}", self.access.protect));
-        push(&mut out, format!("access.public:     {:?}", self.access.public));
-        push(&mut out, format!("access.allowed_groups: {:?}", self.access.allowed_groups));
+        push(
+            &mut out,
+            format!("access.protect:    {:?}", self.access.protect),
+        );
+        push(
+            &mut out,
+            format!("access.public:     {:?}", self.access.public),
+        );
+        push(
+            &mut out,
+            format!("access.allowed_groups: {:?}", self.access.allowed_groups),
+        );
         for r in &self.access.roles {
-            push(&mut out, format!("  role: {} -> {}{}", r.group, r.role, if r.superuser { " (superuser)" } else { "" }));
+            push(
+                &mut out,
+                format!(
+                    "  role: {} -> {}{}",
+                    r.group,
+                    r.role,
+                    if r.superuser { " (superuser)" } else { "" }
+                ),
+            );
         }
         if let Some(d) = &self.access.default_role {
             push(&mut out, format!("  default role: {d}"));

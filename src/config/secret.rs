@@ -81,14 +81,23 @@ mod tests {
     fn literal_env_and_file() {
         assert_eq!(resolve("abc").unwrap().expose(), "abc");
         std::env::set_var("OCTOGATE_TEST_SECRET_X", "from-env");
-        assert_eq!(resolve("env:OCTOGATE_TEST_SECRET_X").unwrap().expose(), "from-env");
+        assert_eq!(
+            resolve("env:OCTOGATE_TEST_SECRET_X").unwrap().expose(),
+            "from-env"
+        );
         let err = resolve("env:OCTOGATE_TEST_SECRET_MISSING").unwrap_err();
-        assert!(err.contains("OCTOGATE_TEST_SECRET_MISSING is not set"), "{err}");
+        assert!(
+            err.contains("OCTOGATE_TEST_SECRET_MISSING is not set"),
+            "{err}"
+        );
         let dir = std::env::temp_dir().join(format!("og-secret-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let f = dir.join("s");
         std::fs::write(&f, "file-value\n").unwrap();
-        assert_eq!(resolve(&format!("file:{}", f.display())).unwrap().expose(), "file-value");
+        assert_eq!(
+            resolve(&format!("file:{}", f.display())).unwrap().expose(),
+            "file-value"
+        );
         let err = resolve("file:/nonexistent/octogate/secret").unwrap_err();
         assert!(err.contains("/nonexistent/octogate/secret"), "{err}");
     }

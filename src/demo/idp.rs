@@ -174,7 +174,10 @@ pub struct Idp {
 
 impl std::fmt::Debug for Idp {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Idp").field("issuer", &self.issuer).field("kid", &self.kid).finish_non_exhaustive()
+        f.debug_struct("Idp")
+            .field("issuer", &self.issuer)
+            .field("kid", &self.kid)
+            .finish_non_exhaustive()
     }
 }
 
@@ -203,12 +206,26 @@ impl Idp {
             rsa_key.n().to_bytes_be()
         };
         let digest = Sha256::digest(&modulus);
-        let kid = format!("demo-{}", digest.iter().take(6).map(|b| format!("{b:02x}")).collect::<String>());
+        let kid = format!(
+            "demo-{}",
+            digest
+                .iter()
+                .take(6)
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
+        );
         let key = CoreRsaPrivateSigningKey::from_pem(&pem, Some(JsonWebKeyId::new(kid.clone())))
             .map_err(|e| format!("demo IdP: cannot load the RSA key: {e}"))?;
         let jwks = serde_json::to_string(&CoreJsonWebKeySet::new(vec![key.as_verification_key()]))
             .map_err(|e| format!("demo IdP: cannot serialise the JWKS: {e}"))?;
-        Ok(Idp { issuer, client, key, kid, jwks, store: Mutex::new(Store::default()) })
+        Ok(Idp {
+            issuer,
+            client,
+            key,
+            kid,
+            jwks,
+            store: Mutex::new(Store::default()),
+        })
     }
 
     /// The issuer identifier.
@@ -236,28 +253,49 @@ impl Idp {
                 Err(e) => dev_error(StatusCode::BAD_REQUEST, &e),
             },
             (Method::POST, "/token") => {
-                let auth = req.headers().get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()).map(str::to_owned);
+                let auth = req
+                    .headers()
+                    .get(http::header::AUTHORIZATION)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned);
                 match web::read_form(req).await {
                     Ok(form) => self.token(auth.as_deref(), &form),
-                    Err(_) => token_error(StatusCode::BAD_REQUEST, "invalid_request", "unreadable body"),
+                    Err(_) => token_error(
+                        StatusCode::BAD_REQUEST,
+                        "invalid_request",
+                        "unreadable body",
+                    ),
                 }
             }
             (Method::GET | Method::POST, "/userinfo") => self.userinfo(req.headers()),
             (Method::GET, "/logout") => self.end_session(&web::query_pairs(&req)),
-            _ => dev_error(StatusCode::NOT_FOUND, "The demo identity provider has no such page."),
+            _ => dev_error(
+                StatusCode::NOT_FOUND,
+                "The demo identity provider has no such page.",
+            ),
         }
     }
 
     fn index(&self) -> Response<Body> {
         let users: String = USERS
             .iter()
-            .map(|u| format!("<li><strong>{}</strong> ({}): {}</li>", esc(u.login), esc(u.name), esc(u.outcome)))
+            .map(|u| {
+                format!(
+                    "<li><strong>{}</strong> ({}): {}</li>",
+                    esc(u.login),
+                    esc(u.name),
+                    esc(u.outcome)
+                )
+            })
             .collect();
         dev_page(
             StatusCode::OK,
             "demo-idp",
             "octogate demo identity provider (development only)",
-            &format!("Issuer {}. Sign in through octogate; this provider has these users:", self.issuer),
+            &format!(
+                "Issuer {}. Sign in through octogate; this provider has these users:",
+                self.issuer
+            ),
             &format!("<ul>{users}</ul>"),
         )
     }
@@ -287,23 +325,56 @@ impl Idp {
     fn authorize(&self, q: &[(String, String)]) -> Response<Body> {
         // Client and redirect_uri first: with either wrong, nothing is redirected anywhere.
         if field(q, "client_id") != Some(self.client.client_id.as_str()) {
-            return dev_error(StatusCode::BAD_REQUEST, "Unknown client_id: the demo identity provider knows only the demo's octogate.");
+            return dev_error(
+                StatusCode::BAD_REQUEST,
+                "Unknown client_id: the demo identity provider knows only the demo's octogate.",
+            );
         }
-        let Some(redirect_uri) = field(q, "redirect_uri").filter(|r| *r == self.client.redirect_uri) else {
-            return dev_error(StatusCode::BAD_REQUEST, "redirect_uri is missing or not the one registered for the demo's octogate.");
+        let Some(redirect_uri) =
+            field(q, "redirect_uri").filter(|r| *r == self.client.redirect_uri)
+        else {
+            return dev_error(
+                StatusCode::BAD_REQUEST,
+                "redirect_uri is missing or not the one registered for the demo's octogate.",
+            );
         };
         let state = field(q, "state").map(str::to_owned);
-        let fail = |code: &str, description: &str| error_redirect(redirect_uri, code, description, state.as_deref(), &self.issuer);
+        let fail = |code: &str, description: &str| {
+            error_redirect(
+                redirect_uri,
+                code,
+                description,
+                state.as_deref(),
+                &self.issuer,
+            )
+        };
         if field(q, "response_type") != Some("code") {
-            return fail("unsupported_response_type", "only response_type=code is supported");
+            return fail(
+                "unsupported_response_type",
+                "only response_type=code is supported",
+            );
         }
         let scope = field(q, "scope").unwrap_or("");
         if !scope.split(' ').any(|s| s == "openid") {
             return fail("invalid_scope", "the openid scope is required");
         }
-        let challenge = match (field(q, "code_challenge"), field(q, "code_challenge_method")) {
-            (Some(c), Some("S256")) if c.len() == 43 && c.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') => c.to_string(),
-            _ => return fail("invalid_request", "PKCE with code_challenge_method=S256 is required"),
+        let challenge = match (
+            field(q, "code_challenge"),
+            field(q, "code_challenge_method"),
+        ) {
+            (Some(c), Some("S256"))
+                if c.len() == 43
+                    && c.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') =>
+            {
+                c.to_string()
+            }
+            _ => {
+                return fail(
+                    "invalid_request",
+                    "PKCE with code_challenge_method=S256 is required",
+                )
+            }
         };
         let id = random(24);
         let pending = Pending {
@@ -315,7 +386,10 @@ impl Idp {
             expires: Instant::now() + PENDING_TTL,
         };
         if !insert(&mut self.store().pending, id.clone(), pending) {
-            return dev_error(StatusCode::SERVICE_UNAVAILABLE, "Too many sign-ins in progress; try again later.");
+            return dev_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Too many sign-ins in progress; try again later.",
+            );
         }
         let buttons: String = USERS
             .iter()
@@ -348,13 +422,22 @@ impl Idp {
 
     /// The login form: issues a code for the chosen user (or sends `access_denied` on cancel).
     fn login(&self, form: &[(String, String)]) -> Response<Body> {
-        let Some(pending) = field(form, "request").and_then(|id| take(&mut self.store().pending, id)) else {
+        let Some(pending) =
+            field(form, "request").and_then(|id| take(&mut self.store().pending, id))
+        else {
             return dev_error(StatusCode::BAD_REQUEST, "This sign-in has expired or was already used. Go back to the site and sign in again.");
         };
         if field(form, "cancel").is_some() {
-            return error_redirect(&pending.redirect_uri, "access_denied", "the user cancelled the sign-in", pending.state.as_deref(), &self.issuer);
+            return error_redirect(
+                &pending.redirect_uri,
+                "access_denied",
+                "the user cancelled the sign-in",
+                pending.state.as_deref(),
+                &self.issuer,
+            );
         }
-        let Some(user) = field(form, "user").and_then(|l| USERS.iter().position(|u| u.login == l)) else {
+        let Some(user) = field(form, "user").and_then(|l| USERS.iter().position(|u| u.login == l))
+        else {
             return dev_error(StatusCode::BAD_REQUEST, "Unknown demo user.");
         };
         let code = random(32);
@@ -367,7 +450,10 @@ impl Idp {
             expires: Instant::now() + CODE_TTL,
         };
         if !insert(&mut self.store().codes, code.clone(), grant) {
-            return dev_error(StatusCode::SERVICE_UNAVAILABLE, "Too many sign-ins in progress; try again later.");
+            return dev_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Too many sign-ins in progress; try again later.",
+            );
         }
         let mut url = match url::Url::parse(&pending.redirect_uri) {
             Ok(u) => u,
@@ -381,7 +467,10 @@ impl Idp {
             }
             q.append_pair("iss", &self.issuer);
         }
-        tracing::info!(user = USERS[user].login, "demo IdP: signed in; redirecting back with a code");
+        tracing::info!(
+            user = USERS[user].login,
+            "demo IdP: signed in; redirecting back with a code"
+        );
         response::redirect(url.as_str())
     }
 
@@ -389,14 +478,32 @@ impl Idp {
     fn authenticate_client(&self, authorization: Option<&str>, form: &[(String, String)]) -> bool {
         let (id, secret) = match (authorization, field(form, "client_secret")) {
             (Some(a), None) => {
-                let Some(b64) = a.strip_prefix("Basic ").or_else(|| a.strip_prefix("basic ")) else { return false };
-                let Ok(raw) = STANDARD.decode(b64.trim()) else { return false };
-                let Ok(raw) = String::from_utf8(raw) else { return false };
-                let Some((id, secret)) = raw.split_once(':') else { return false };
-                let decode = |s: &str| percent_encoding::percent_decode_str(&s.replace('+', " ")).decode_utf8_lossy().into_owned();
+                let Some(b64) = a
+                    .strip_prefix("Basic ")
+                    .or_else(|| a.strip_prefix("basic "))
+                else {
+                    return false;
+                };
+                let Ok(raw) = STANDARD.decode(b64.trim()) else {
+                    return false;
+                };
+                let Ok(raw) = String::from_utf8(raw) else {
+                    return false;
+                };
+                let Some((id, secret)) = raw.split_once(':') else {
+                    return false;
+                };
+                let decode = |s: &str| {
+                    percent_encoding::percent_decode_str(&s.replace('+', " "))
+                        .decode_utf8_lossy()
+                        .into_owned()
+                };
                 (decode(id), decode(secret))
             }
-            (None, Some(secret)) => (field(form, "client_id").unwrap_or("").to_string(), secret.to_string()),
+            (None, Some(secret)) => (
+                field(form, "client_id").unwrap_or("").to_string(),
+                secret.to_string(),
+            ),
             _ => return false,
         };
         if let Some(form_id) = field(form, "client_id") {
@@ -404,44 +511,83 @@ impl Idp {
                 return false;
             }
         }
-        id == self.client.client_id && bool::from(secret.as_bytes().ct_eq(self.client.client_secret.as_bytes()))
+        id == self.client.client_id
+            && bool::from(
+                secret
+                    .as_bytes()
+                    .ct_eq(self.client.client_secret.as_bytes()),
+            )
     }
 
     fn token(&self, authorization: Option<&str>, form: &[(String, String)]) -> Response<Body> {
         if !self.authenticate_client(authorization, form) {
-            let mut r = token_error(StatusCode::UNAUTHORIZED, "invalid_client", "client authentication failed");
-            r.headers_mut().insert(http::header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"octogate-demo\""));
+            let mut r = token_error(
+                StatusCode::UNAUTHORIZED,
+                "invalid_client",
+                "client authentication failed",
+            );
+            r.headers_mut().insert(
+                http::header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"octogate-demo\""),
+            );
             return r;
         }
         match field(form, "grant_type") {
             Some("authorization_code") => self.code_grant(form),
             Some("refresh_token") => self.refresh_grant(form),
-            _ => token_error(StatusCode::BAD_REQUEST, "unsupported_grant_type", "authorization_code or refresh_token"),
+            _ => token_error(
+                StatusCode::BAD_REQUEST,
+                "unsupported_grant_type",
+                "authorization_code or refresh_token",
+            ),
         }
     }
 
     fn code_grant(&self, form: &[(String, String)]) -> Response<Body> {
         // Single use: the code is removed whatever happens next.
         let Some(grant) = field(form, "code").and_then(|c| take(&mut self.store().codes, c)) else {
-            return token_error(StatusCode::BAD_REQUEST, "invalid_grant", "unknown, used or expired code");
+            return token_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_grant",
+                "unknown, used or expired code",
+            );
         };
         if field(form, "redirect_uri") != Some(grant.redirect_uri.as_str()) {
-            return token_error(StatusCode::BAD_REQUEST, "invalid_grant", "redirect_uri does not match");
+            return token_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_grant",
+                "redirect_uri does not match",
+            );
         }
-        let Some(verifier) = field(form, "code_verifier").filter(|v| (43..=128).contains(&v.len())) else {
-            return token_error(StatusCode::BAD_REQUEST, "invalid_grant", "code_verifier missing or malformed");
+        let Some(verifier) = field(form, "code_verifier").filter(|v| (43..=128).contains(&v.len()))
+        else {
+            return token_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_grant",
+                "code_verifier missing or malformed",
+            );
         };
         let computed = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
         if !bool::from(computed.as_bytes().ct_eq(grant.challenge.as_bytes())) {
-            return token_error(StatusCode::BAD_REQUEST, "invalid_grant", "PKCE verification failed");
+            return token_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_grant",
+                "PKCE verification failed",
+            );
         }
         self.issue(grant.user, &grant.scope, grant.nonce.as_deref())
     }
 
     fn refresh_grant(&self, form: &[(String, String)]) -> Response<Body> {
         // Rotation: the presented refresh token is spent.
-        let Some(grant) = field(form, "refresh_token").and_then(|t| take(&mut self.store().refresh, t)) else {
-            return token_error(StatusCode::BAD_REQUEST, "invalid_grant", "unknown, used or expired refresh token");
+        let Some(grant) =
+            field(form, "refresh_token").and_then(|t| take(&mut self.store().refresh, t))
+        else {
+            return token_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_grant",
+                "unknown, used or expired refresh token",
+            );
         };
         self.issue(grant.user, &grant.scope, None)
     }
@@ -451,13 +597,37 @@ impl Idp {
         let access_token = random(32);
         let now = Instant::now();
         let mut store = self.store();
-        if !insert(&mut store.access, access_token.clone(), Grant { user, scope: scope.to_string(), expires: now + TOKEN_TTL }) {
-            return token_error(StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable", "too many tokens");
+        if !insert(
+            &mut store.access,
+            access_token.clone(),
+            Grant {
+                user,
+                scope: scope.to_string(),
+                expires: now + TOKEN_TTL,
+            },
+        ) {
+            return token_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "temporarily_unavailable",
+                "too many tokens",
+            );
         }
         let refresh_token = if scope.split(' ').any(|s| s == "offline_access") {
             let t = random(32);
-            if !insert(&mut store.refresh, t.clone(), Grant { user, scope: scope.to_string(), expires: now + REFRESH_TTL }) {
-                return token_error(StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable", "too many tokens");
+            if !insert(
+                &mut store.refresh,
+                t.clone(),
+                Grant {
+                    user,
+                    scope: scope.to_string(),
+                    expires: now + REFRESH_TTL,
+                },
+            ) {
+                return token_error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "temporarily_unavailable",
+                    "too many tokens",
+                );
             }
             Some(t)
         } else {
@@ -482,7 +652,12 @@ impl Idp {
     }
 
     /// A signed RS256 ID token for `user`.
-    fn id_token(&self, user: usize, nonce: Option<&str>, access_token: &str) -> Result<String, String> {
+    fn id_token(
+        &self,
+        user: usize,
+        nonce: Option<&str>,
+        access_token: &str,
+    ) -> Result<String, String> {
         let u = &USERS[user];
         let now = now_unix();
         let digest = Sha256::digest(access_token.as_bytes());
@@ -511,24 +686,44 @@ impl Idp {
         );
         let signature = self
             .key
-            .sign(&CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256, signing_input.as_bytes())
+            .sign(
+                &CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
+                signing_input.as_bytes(),
+            )
             .map_err(|e| format!("cannot sign the ID token: {e}"))?;
-        Ok(format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(signature)))
+        Ok(format!(
+            "{signing_input}.{}",
+            URL_SAFE_NO_PAD.encode(signature)
+        ))
     }
 
     fn userinfo(&self, headers: &http::HeaderMap) -> Response<Body> {
         let token = headers
             .get(http::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            })
             .map(str::trim);
         let grant = token.and_then(|t| {
             let store = self.store();
-            store.access.get(t).filter(|g| g.expires > Instant::now()).cloned()
+            store
+                .access
+                .get(t)
+                .filter(|g| g.expires > Instant::now())
+                .cloned()
         });
         let Some(grant) = grant else {
-            let mut r = response::json_error(StatusCode::UNAUTHORIZED, "invalid_token", "unknown or expired access token");
-            r.headers_mut().insert(http::header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer error=\"invalid_token\""));
+            let mut r = response::json_error(
+                StatusCode::UNAUTHORIZED,
+                "invalid_token",
+                "unknown or expired access token",
+            );
+            r.headers_mut().insert(
+                http::header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer error=\"invalid_token\""),
+            );
             return r;
         };
         // Claims by granted scope, as providers do.
@@ -560,31 +755,54 @@ impl Idp {
             Some(uri) if uri == self.client.post_logout_redirect_uri => {
                 let mut url = match url::Url::parse(uri) {
                     Ok(u) => u,
-                    Err(_) => return dev_error(StatusCode::INTERNAL_SERVER_ERROR, "Bad post_logout_redirect_uri."),
+                    Err(_) => {
+                        return dev_error(
+                            StatusCode::INTERNAL_SERVER_ERROR,
+                            "Bad post_logout_redirect_uri.",
+                        )
+                    }
                 };
                 if let Some(s) = field(q, "state") {
                     url.query_pairs_mut().append_pair("state", s);
                 }
                 response::redirect(url.as_str())
             }
-            Some(_) => dev_error(StatusCode::BAD_REQUEST, "post_logout_redirect_uri is not the one registered for the demo's octogate."),
-            None => dev_page(StatusCode::OK, "demo-idp-signed-out", "Signed out (development only)", "You are signed out of the demo identity provider.", ""),
+            Some(_) => dev_error(
+                StatusCode::BAD_REQUEST,
+                "post_logout_redirect_uri is not the one registered for the demo's octogate.",
+            ),
+            None => dev_page(
+                StatusCode::OK,
+                "demo-idp-signed-out",
+                "Signed out (development only)",
+                "You are signed out of the demo identity provider.",
+                "",
+            ),
         }
     }
 }
 
 fn origin_of(url: &str) -> String {
-    url::Url::parse(url).map(|u| u.origin().ascii_serialization()).unwrap_or_default()
+    url::Url::parse(url)
+        .map(|u| u.origin().ascii_serialization())
+        .unwrap_or_default()
 }
 
 /// An OAuth error sent back to the client's redirect URI.
-fn error_redirect(redirect_uri: &str, code: &str, description: &str, state: Option<&str>, issuer: &str) -> Response<Body> {
+fn error_redirect(
+    redirect_uri: &str,
+    code: &str,
+    description: &str,
+    state: Option<&str>,
+    issuer: &str,
+) -> Response<Body> {
     let Ok(mut url) = url::Url::parse(redirect_uri) else {
         return dev_error(StatusCode::BAD_REQUEST, "Bad redirect_uri.");
     };
     {
         let mut q = url.query_pairs_mut();
-        q.append_pair("error", code).append_pair("error_description", description);
+        q.append_pair("error", code)
+            .append_pair("error_description", description);
         if let Some(s) = state {
             q.append_pair("state", s);
         }
@@ -595,13 +813,21 @@ fn error_redirect(redirect_uri: &str, code: &str, description: &str, state: Opti
 
 /// A token-endpoint error (RFC 6749 §5.2).
 fn token_error(status: StatusCode, code: &str, description: &str) -> Response<Body> {
-    response::json(status, json!({ "error": code, "error_description": description }).to_string())
+    response::json(
+        status,
+        json!({ "error": code, "error_description": description }).to_string(),
+    )
 }
 
 /// Binds the IdP on `addr` (loopback only) and serves it. Returns the bound address.
-pub async fn start(addr: SocketAddr, make: impl FnOnce(SocketAddr) -> Result<Idp, String>) -> Result<(Arc<Idp>, SocketAddr), String> {
+pub async fn start(
+    addr: SocketAddr,
+    make: impl FnOnce(SocketAddr) -> Result<Idp, String>,
+) -> Result<(Arc<Idp>, SocketAddr), String> {
     let listener = web::bind_loopback(addr, "demo IdP").await?;
-    let bound = listener.local_addr().map_err(|e| format!("demo IdP: {e}"))?;
+    let bound = listener
+        .local_addr()
+        .map_err(|e| format!("demo IdP: {e}"))?;
     let idp = Arc::new(make(bound)?);
     let h = idp.clone();
     web::spawn_server(listener, Arc::new(move |req| h.clone().handle(req)));
@@ -630,7 +856,9 @@ mod tests {
     }
 
     fn pairs(v: &[(&str, &str)]) -> Vec<(String, String)> {
-        v.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
+        v.iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
     }
 
     async fn body(r: Response<Body>) -> String {
@@ -661,8 +889,15 @@ mod tests {
         assert_eq!(r.status(), StatusCode::FOUND);
         let loc = url::Url::parse(r.headers()[http::header::LOCATION].to_str().unwrap()).unwrap();
         assert!(loc.as_str().starts_with(REDIRECT));
-        assert_eq!(loc.query_pairs().find(|(k, _)| k == "state").unwrap().1, "st");
-        loc.query_pairs().find(|(k, _)| k == "code").unwrap().1.into_owned()
+        assert_eq!(
+            loc.query_pairs().find(|(k, _)| k == "state").unwrap().1,
+            "st"
+        );
+        loc.query_pairs()
+            .find(|(k, _)| k == "code")
+            .unwrap()
+            .1
+            .into_owned()
     }
 
     #[tokio::test]
@@ -672,7 +907,12 @@ mod tests {
         let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
         let code = code_for(&idp, "admin", &challenge, "n-123").await;
         let auth = basic("octogate-demo", "s3cret");
-        let form = pairs(&[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", REDIRECT), ("code_verifier", &verifier)]);
+        let form = pairs(&[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", &verifier),
+        ]);
         let r = idp.token(Some(&auth), &form);
         assert_eq!(r.status(), StatusCode::OK);
         let tokens: serde_json::Value = serde_json::from_str(&body(r).await).unwrap();
@@ -694,29 +934,59 @@ mod tests {
             access_token: Some(access),
             groups_claim: "groups",
         };
-        let v = validate_id_token(tokens["id_token"].as_str().unwrap(), &jwks, &expected).expect("octogate accepts the ID token");
+        let v = validate_id_token(tokens["id_token"].as_str().unwrap(), &jwks, &expected)
+            .expect("octogate accepts the ID token");
         assert_eq!(v.identity.sub, "demo-admin");
         assert!(v.identity.email_verified);
         assert_eq!(v.identity.groups, vec!["cms-admins".to_string()]);
-        assert!(validate_id_token(tokens["id_token"].as_str().unwrap(), &jwks, &Expected { nonce: Some("other"), ..expected.clone() }).is_err());
+        assert!(validate_id_token(
+            tokens["id_token"].as_str().unwrap(),
+            &jwks,
+            &Expected {
+                nonce: Some("other"),
+                ..expected.clone()
+            }
+        )
+        .is_err());
 
         // Userinfo with the access token.
         let mut h = http::HeaderMap::new();
-        h.insert(http::header::AUTHORIZATION, format!("Bearer {access}").parse().unwrap());
+        h.insert(
+            http::header::AUTHORIZATION,
+            format!("Bearer {access}").parse().unwrap(),
+        );
         let ui: serde_json::Value = serde_json::from_str(&body(idp.userinfo(&h)).await).unwrap();
         assert_eq!(ui["sub"], "demo-admin");
         assert_eq!(ui["groups"], json!(["cms-admins"]));
 
         // Refresh (client_secret_post this time): new tokens, the old refresh token is spent.
         let rt = tokens["refresh_token"].as_str().unwrap();
-        let form = pairs(&[("grant_type", "refresh_token"), ("refresh_token", rt), ("client_id", "octogate-demo"), ("client_secret", "s3cret")]);
+        let form = pairs(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", rt),
+            ("client_id", "octogate-demo"),
+            ("client_secret", "s3cret"),
+        ]);
         let r = idp.token(None, &form);
         assert_eq!(r.status(), StatusCode::OK);
         let refreshed: serde_json::Value = serde_json::from_str(&body(r).await).unwrap();
         assert_ne!(refreshed["refresh_token"], tokens["refresh_token"]);
-        let v = validate_id_token(refreshed["id_token"].as_str().unwrap(), &jwks, &Expected { nonce: None, access_token: refreshed["access_token"].as_str(), ..expected.clone() }).unwrap();
+        let v = validate_id_token(
+            refreshed["id_token"].as_str().unwrap(),
+            &jwks,
+            &Expected {
+                nonce: None,
+                access_token: refreshed["access_token"].as_str(),
+                ..expected.clone()
+            },
+        )
+        .unwrap();
         assert_eq!(v.identity.sub, "demo-admin");
-        assert_eq!(idp.token(None, &form).status(), StatusCode::BAD_REQUEST, "rotated refresh token is spent");
+        assert_eq!(
+            idp.token(None, &form).status(),
+            StatusCode::BAD_REQUEST,
+            "rotated refresh token is spent"
+        );
     }
 
     #[tokio::test]
@@ -726,34 +996,60 @@ mod tests {
         let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
         let code = code_for(&idp, "editor", &challenge, "n").await;
         let good = basic("octogate-demo", "s3cret");
-        let form = |v: &str| pairs(&[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", REDIRECT), ("code_verifier", v)]);
+        let form = |v: &str| {
+            pairs(&[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", REDIRECT),
+                ("code_verifier", v),
+            ])
+        };
         // Wrong secret: invalid_client, and the code survives.
         let r = idp.token(Some(&basic("octogate-demo", "nope")), &form(&verifier));
         assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
         // Both Basic and a form secret: refused.
         let mut both = form(&verifier);
         both.push(("client_secret".into(), "s3cret".into()));
-        assert_eq!(idp.token(Some(&good), &both).status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            idp.token(Some(&good), &both).status(),
+            StatusCode::UNAUTHORIZED
+        );
         // Wrong verifier: invalid_grant, and the code is spent.
         let r = idp.token(Some(&good), &form(&"x".repeat(43)));
         assert_eq!(r.status(), StatusCode::BAD_REQUEST);
         assert!(body(r).await.contains("PKCE"));
-        assert_eq!(idp.token(Some(&good), &form(&verifier)).status(), StatusCode::BAD_REQUEST);
+        assert_eq!(
+            idp.token(Some(&good), &form(&verifier)).status(),
+            StatusCode::BAD_REQUEST
+        );
     }
 
     #[tokio::test]
     async fn end_session_returns_only_to_the_registered_uri() {
         let idp = idp();
-        let r = idp.end_session(&pairs(&[("post_logout_redirect_uri", "http://127.0.0.1:4180/"), ("state", "s")]));
-        assert_eq!(r.headers()[http::header::LOCATION], "http://127.0.0.1:4180/?state=s");
-        let r = idp.end_session(&pairs(&[("post_logout_redirect_uri", "http://evil.example/")]));
+        let r = idp.end_session(&pairs(&[
+            ("post_logout_redirect_uri", "http://127.0.0.1:4180/"),
+            ("state", "s"),
+        ]));
+        assert_eq!(
+            r.headers()[http::header::LOCATION],
+            "http://127.0.0.1:4180/?state=s"
+        );
+        let r = idp.end_session(&pairs(&[(
+            "post_logout_redirect_uri",
+            "http://evil.example/",
+        )]));
         assert_eq!(r.status(), StatusCode::BAD_REQUEST);
         assert!(r.headers().get(http::header::LOCATION).is_none());
     }
 
     #[tokio::test]
     async fn refuses_a_non_loopback_bind() {
-        let err = start("0.0.0.0:0".parse().unwrap(), |_| -> Result<Idp, String> { unreachable!() }).await.unwrap_err();
+        let err = start("0.0.0.0:0".parse().unwrap(), |_| -> Result<Idp, String> {
+            unreachable!()
+        })
+        .await
+        .unwrap_err();
         assert!(err.contains("loopback"), "{err}");
     }
 }

@@ -42,7 +42,8 @@ pub struct DemoArgs {
 
 impl DemoArgs {
     fn idp_addr(&self) -> SocketAddr {
-        self.idp_listen.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], self.idp_port)))
+        self.idp_listen
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], self.idp_port)))
     }
 
     fn upstream_addr(&self) -> SocketAddr {
@@ -73,13 +74,20 @@ fn demo_config(listen: SocketAddr, upstream_url: String, issuer: String) -> Demo
 /// Entry point of `octogate demo`.
 pub fn main(args: DemoArgs) -> ExitCode {
     if args.print_config {
-        let upstream = args.upstream.clone().unwrap_or_else(|| format!("http://{}", args.upstream_addr()));
+        let upstream = args
+            .upstream
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", args.upstream_addr()));
         let d = demo_config(args.listen, upstream, format!("http://{}", args.idp_addr()));
         print!("{}", d.render());
         return ExitCode::SUCCESS;
     }
     // Refuse non-loopback addresses before starting anything (each server checks again).
-    for (what, addr) in [("octogate (--listen)", args.listen), ("demo IdP", args.idp_addr()), ("demo upstream", args.upstream_addr())] {
+    for (what, addr) in [
+        ("octogate (--listen)", args.listen),
+        ("demo IdP", args.idp_addr()),
+        ("demo upstream", args.upstream_addr()),
+    ] {
         if !addr.ip().is_loopback() {
             eprintln!(
                 "octogate demo: {what}: refusing to listen on {addr}: the demo is for development only and binds loopback addresses only (127.0.0.1 or [::1])"
@@ -88,7 +96,10 @@ pub fn main(args: DemoArgs) -> ExitCode {
         }
     }
     crate::cli::init_logging(false);
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("octogate demo: cannot start the runtime: {e}");
@@ -110,7 +121,8 @@ fn resolve_port(addr: SocketAddr) -> Result<SocketAddr, String> {
     if addr.port() != 0 {
         return Ok(addr);
     }
-    let l = std::net::TcpListener::bind(addr).map_err(|e| format!("cannot find a free port on {addr}: {e}"))?;
+    let l = std::net::TcpListener::bind(addr)
+        .map_err(|e| format!("cannot find a free port on {addr}: {e}"))?;
     l.local_addr().map_err(|e| e.to_string())
 }
 
@@ -124,7 +136,10 @@ async fn run(args: DemoArgs) -> Result<(), String> {
         post_logout_redirect_uri: format!("{public_url}/"),
     };
     let secret = client.client_secret.clone();
-    let (_idp, idp_addr) = idp::start(args.idp_addr(), move |bound| idp::Idp::new(format!("http://{bound}"), client)).await?;
+    let (_idp, idp_addr) = idp::start(args.idp_addr(), move |bound| {
+        idp::Idp::new(format!("http://{bound}"), client)
+    })
+    .await?;
     let issuer = format!("http://{idp_addr}");
     let (backend_listener, upstream_url) = match &args.upstream {
         Some(u) => (None, u.clone()),
@@ -139,7 +154,14 @@ async fn run(args: DemoArgs) -> Result<(), String> {
         .map_err(|e| format!("the built-in demo config is invalid (a bug):\n{e}"))?;
     let public_key = cfg.assertion.signing_key.verifying_key();
     if let Some(l) = backend_listener {
-        upstream::serve(l, upstream::Backend::new(public_key, cfg.server.public_origin(), cfg.assertion.audience.clone()));
+        upstream::serve(
+            l,
+            upstream::Backend::new(
+                public_key,
+                cfg.server.public_origin(),
+                cfg.assertion.audience.clone(),
+            ),
+        );
     }
     let (tx, rx) = tokio::sync::oneshot::channel();
     let serving = tokio::spawn(crate::serve::serve_with(cfg, None, Some(tx)));
@@ -160,23 +182,49 @@ async fn run(args: DemoArgs) -> Result<(), String> {
     let _ = writeln!(out, "  Open:      {public_url}/backend");
     let _ = writeln!(out, "  Sign in as one of:");
     for u in &idp::USERS {
-        let _ = writeln!(out, "    {:<7} {} <{}>: {}", u.login, u.name, u.email, u.outcome);
+        let _ = writeln!(
+            out,
+            "    {:<7} {} <{}>: {}",
+            u.login, u.name, u.email, u.outcome
+        );
     }
-    let _ = writeln!(out, "  IdP:       {issuer}  (client_id {})", config::CLIENT_ID);
+    let _ = writeln!(
+        out,
+        "  IdP:       {issuer}  (client_id {})",
+        config::CLIENT_ID
+    );
     match &args.upstream {
         Some(u) => {
-            let _ = writeln!(out, "  Upstream:  {u} (your October site). Configure its octogate shim with:");
-            let _ = writeln!(out, "    public key (OCTOGATE_PUBLIC_KEYS): {}", crate::assertion::public_key_b64(&public_key));
-            let _ = writeln!(out, "    kid {}, issuer {public_url}, audience {}", crate::assertion::kid_for(&public_key), config::AUDIENCE);
+            let _ = writeln!(
+                out,
+                "  Upstream:  {u} (your October site). Configure its octogate shim with:"
+            );
+            let _ = writeln!(
+                out,
+                "    public key (OCTOGATE_PUBLIC_KEYS): {}",
+                crate::assertion::public_key_b64(&public_key)
+            );
+            let _ = writeln!(
+                out,
+                "    kid {}, issuer {public_url}, audience {}",
+                crate::assertion::kid_for(&public_key),
+                config::AUDIENCE
+            );
         }
         None => {
             let _ = writeln!(out, "  Upstream:  {upstream_url} (built-in demo backend)");
         }
     }
-    let _ = writeln!(out, "  Config:    `octogate demo --print-config` prints this setup as a starting point.");
+    let _ = writeln!(
+        out,
+        "  Config:    `octogate demo --print-config` prints this setup as a starting point."
+    );
     let _ = writeln!(out, "  Ctrl-C stops everything.");
     let _ = writeln!(out);
-    let _ = writeln!(out, "demo ready: octogate=http://{bound} idp={issuer} upstream={upstream_url}");
+    let _ = writeln!(
+        out,
+        "demo ready: octogate=http://{bound} idp={issuer} upstream={upstream_url}"
+    );
     let _ = out.flush();
     drop(out);
     match serving.await {

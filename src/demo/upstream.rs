@@ -25,7 +25,9 @@ pub struct Backend {
 impl Backend {
     /// A backend trusting assertions signed by `key` for `issuer` and `audience`.
     pub fn new(key: ed25519_dalek::VerifyingKey, issuer: String, audience: String) -> Backend {
-        Backend { verifier: Verifier::new(&[key], issuer, audience, SKEW_SECS) }
+        Backend {
+            verifier: Verifier::new(&[key], issuer, audience, SKEW_SECS),
+        }
     }
 
     /// Handles one request.
@@ -38,7 +40,10 @@ impl Backend {
         if path == "/backend" || path.starts_with("/backend/") {
             return self.backend(token);
         }
-        web::dev_error(StatusCode::NOT_FOUND, "The demo backend has only / (public) and /backend (signed in).")
+        web::dev_error(
+            StatusCode::NOT_FOUND,
+            "The demo backend has only / (public) and /backend (signed in).",
+        )
     }
 
     fn backend(&self, token: Option<&str>) -> Response<Body> {
@@ -63,17 +68,37 @@ impl Backend {
                 )
             }
         };
-        let opt = |v: &Option<String>| v.as_deref().map(esc).unwrap_or_else(|| "<em>none</em>".into());
-        let groups = if claims.groups.is_empty() { "<em>none</em>".to_string() } else { esc(&claims.groups.join(", ")) };
+        let opt = |v: &Option<String>| {
+            v.as_deref()
+                .map(esc)
+                .unwrap_or_else(|| "<em>none</em>".into())
+        };
+        let groups = if claims.groups.is_empty() {
+            "<em>none</em>".to_string()
+        } else {
+            esc(&claims.groups.join(", "))
+        };
         let rows = [
             ("sub", "Subject", esc(&claims.sub)),
             ("email", "Email", opt(&claims.email)),
             ("name", "Name", opt(&claims.name)),
             ("username", "Username", opt(&claims.preferred_username)),
             ("role", "October role", esc(&claims.role)),
-            ("superuser", "Superuser", if claims.superuser { "yes".into() } else { "no".into() }),
+            (
+                "superuser",
+                "Superuser",
+                if claims.superuser {
+                    "yes".into()
+                } else {
+                    "no".into()
+                },
+            ),
             ("groups", "Groups", groups),
-            ("expires", "Assertion valid for", format!("{} s", claims.exp.saturating_sub(crate::app::unix_now()))),
+            (
+                "expires",
+                "Assertion valid for",
+                format!("{} s", claims.exp.saturating_sub(crate::app::unix_now())),
+            ),
         ];
         let table: String = rows
             .iter()
@@ -83,8 +108,18 @@ impl Backend {
             "<table>{table}</table><p>The <code>{HEADER_NAME}</code> header verified exactly as the October shim verifies it.</p>\
 <p><a class=\"button\" id=\"sign-out\" href=\"/oauth2/sign_out\">Sign out</a> <a class=\"button\" href=\"/\">Public home</a></p>"
         );
-        let who = claims.name.as_deref().or(claims.email.as_deref()).unwrap_or(&claims.sub);
-        dev_page(StatusCode::OK, "demo-backend", "Demo October backend", &format!("Welcome, {who}."), &extra)
+        let who = claims
+            .name
+            .as_deref()
+            .or(claims.email.as_deref())
+            .unwrap_or(&claims.sub);
+        dev_page(
+            StatusCode::OK,
+            "demo-backend",
+            "Demo October backend",
+            &format!("Welcome, {who}."),
+            &extra,
+        )
     }
 }
 
@@ -107,7 +142,9 @@ fn home(has_assertion: bool) -> Response<Body> {
 /// is built once octogate's key is known, via the returned setter.
 pub async fn bind(addr: SocketAddr) -> Result<(tokio::net::TcpListener, SocketAddr), String> {
     let listener = web::bind_loopback(addr, "demo upstream").await?;
-    let bound = listener.local_addr().map_err(|e| format!("demo upstream: {e}"))?;
+    let bound = listener
+        .local_addr()
+        .map_err(|e| format!("demo upstream: {e}"))?;
     Ok((listener, bound))
 }
 

@@ -26,7 +26,9 @@ pub async fn bind_loopback(addr: SocketAddr, what: &str) -> Result<TcpListener, 
             "{what}: refusing to listen on {addr}: the demo is for development only and binds loopback addresses only (127.0.0.1 or [::1])"
         ));
     }
-    TcpListener::bind(addr).await.map_err(|e| format!("{what}: cannot listen on {addr}: {e}"))
+    TcpListener::bind(addr)
+        .await
+        .map_err(|e| format!("{what}: cannot listen on {addr}: {e}"))
 }
 
 /// Serves HTTP/1.1 on `listener` with `handler` until the runtime stops.
@@ -69,16 +71,27 @@ pub async fn read_form(req: Request<Incoming>) -> Result<Vec<(String, String)>, 
 
 /// The first value of `name` in form or query pairs.
 pub fn field<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    pairs
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
 }
 
 /// Query pairs of a request.
 pub fn query_pairs<B>(req: &Request<B>) -> Vec<(String, String)> {
-    url::form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes()).into_owned().collect()
+    url::form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes())
+        .into_owned()
+        .collect()
 }
 
 /// A page of the demo: [`page`] with a "development only" banner first.
-pub fn dev_page(status: StatusCode, id: &str, title: &str, message: &str, extra_html: &str) -> Response<Body> {
+pub fn dev_page(
+    status: StatusCode,
+    id: &str,
+    title: &str,
+    message: &str,
+    extra_html: &str,
+) -> Response<Body> {
     let banner = "<p id=\"development-only\" style=\"background:#fff3cd;border:1px solid #e0c060;padding:.4rem .6rem;border-radius:4px\">\
 <strong>Development only.</strong> This is <code>octogate demo</code>: a built-in identity provider with fixed demo users \
 and throwaway keys. Never use it for a real site.</p>";
@@ -87,7 +100,10 @@ and throwaway keys. Never use it for a real site.</p>";
 
 /// A "development only" error page.
 pub fn dev_error(status: StatusCode, message: &str) -> Response<Body> {
-    let title = format!("{} (development only)", status.canonical_reason().unwrap_or("Error"));
+    let title = format!(
+        "{} (development only)",
+        status.canonical_reason().unwrap_or("Error")
+    );
     dev_page(status, "demo-error", &title, message, "")
 }
 

@@ -31,14 +31,23 @@ fn base(status: StatusCode, content_type: &'static str, body: Body) -> Response<
     let h = resp.headers_mut();
     h.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
     h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    h.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+    h.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
     resp
 }
 
 /// An HTML page. `title` and `message` are plain text (escaped here); `extra_html` is trusted
 /// markup built by the caller from escaped parts. `id` is put on the main element for tests and
 /// styling.
-pub fn page(status: StatusCode, id: &str, title: &str, message: &str, extra_html: &str) -> Response<Body> {
+pub fn page(
+    status: StatusCode,
+    id: &str,
+    title: &str,
+    message: &str,
+    extra_html: &str,
+) -> Response<Body> {
     let html = format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\">\
 <title>{t}</title><style>body{{font-family:system-ui,sans-serif;max-width:40rem;margin:4rem auto;padding:0 1rem;color:#222}}\
@@ -53,7 +62,8 @@ h1{{font-size:1.4rem}}.muted{{color:#666;font-size:.9rem}}a.button{{display:inli
     if let Ok(v) = HeaderValue::from_str(CSP) {
         resp.headers_mut().insert("content-security-policy", v);
     }
-    resp.headers_mut().insert("x-frame-options", HeaderValue::from_static("DENY"));
+    resp.headers_mut()
+        .insert("x-frame-options", HeaderValue::from_static("DENY"));
     resp
 }
 
@@ -88,7 +98,10 @@ pub fn redirect(location: &str) -> Response<Body> {
             resp
         }
         // Never reachable with validated input; fail closed with an error page.
-        Err(_) => error(StatusCode::INTERNAL_SERVER_ERROR, "Could not build the redirect."),
+        Err(_) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Could not build the redirect.",
+        ),
     }
 }
 
@@ -98,7 +111,10 @@ mod tests {
 
     #[test]
     fn escapes() {
-        assert_eq!(escape_html("<a href=\"x\">'&"), "&lt;a href=&quot;x&quot;&gt;&#39;&amp;");
+        assert_eq!(
+            escape_html("<a href=\"x\">'&"),
+            "&lt;a href=&quot;x&quot;&gt;&#39;&amp;"
+        );
     }
 
     #[test]

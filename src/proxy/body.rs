@@ -26,7 +26,11 @@ pub struct Deadline {
 impl Deadline {
     /// Wraps `inner`; each chunk must arrive within `gap` of the previous one.
     pub fn new(inner: Incoming, gap: Duration) -> Self {
-        Deadline { inner, gap, sleep: Box::pin(tokio::time::sleep(gap)) }
+        Deadline {
+            inner,
+            gap,
+            sleep: Box::pin(tokio::time::sleep(gap)),
+        }
     }
 }
 
@@ -34,7 +38,10 @@ impl HttpBody for Deadline {
     type Data = Bytes;
     type Error = BoxError;
 
-    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         match Pin::new(&mut self.inner).poll_frame(cx) {
             Poll::Ready(r) => {
                 let gap = self.gap;

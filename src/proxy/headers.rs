@@ -25,7 +25,13 @@ const IDENTITY_EXACT: &[&str] = &[
 ];
 
 /// Prefixes (normalised) of identity headers.
-const IDENTITY_PREFIXES: &[&str] = &["x-auth-request-", "x-octogate-", "oidc-claim-", "x-remote-", "x-webauth-"];
+const IDENTITY_PREFIXES: &[&str] = &[
+    "x-auth-request-",
+    "x-octogate-",
+    "oidc-claim-",
+    "x-remote-",
+    "x-webauth-",
+];
 
 /// Forwarding headers believed only from trusted proxies.
 const FORWARDING: &[&str] = &[
@@ -63,12 +69,19 @@ const HOP_BY_HOP: &[&str] = &[
 /// in `$_SERVER`, so all such spellings are the same header to the upstream.
 fn normalise(name: &str, buf: &mut String) {
     buf.clear();
-    buf.extend(name.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' }));
+    buf.extend(name.chars().map(|c| {
+        if c.is_ascii_alphanumeric() {
+            c.to_ascii_lowercase()
+        } else {
+            '-'
+        }
+    }));
 }
 
 /// Whether a header name uses a spelling other than plain letters, digits and `-`.
 fn unusual(name: &str) -> bool {
-    name.bytes().any(|b| !(b.is_ascii_alphanumeric() || b == b'-'))
+    name.bytes()
+        .any(|b| !(b.is_ascii_alphanumeric() || b == b'-'))
 }
 
 /// Whether a (normalised) name is an identity header.
@@ -85,7 +98,10 @@ pub fn strip_identity(headers: &mut HeaderMap, also_forwarding: bool) -> usize {
         normalise(name.as_str(), &mut buf);
         // An underscore spelling of a forwarding header is never legitimate: drop it always.
         let underscore_forwarding = unusual(name.as_str()) && FORWARDING.contains(&buf.as_str());
-        if is_identity(&buf) || underscore_forwarding || (also_forwarding && FORWARDING.contains(&buf.as_str())) {
+        if is_identity(&buf)
+            || underscore_forwarding
+            || (also_forwarding && FORWARDING.contains(&buf.as_str()))
+        {
             doomed.push(name.clone());
         }
     }
@@ -105,7 +121,9 @@ pub fn strip_own_cookies(headers: &mut HeaderMap, name: &str) {
     }
     let ours = |pair: &str| {
         let n = pair.split('=').next().unwrap_or("").trim();
-        n == name || n.strip_prefix(name).is_some_and(|rest| rest.starts_with('_'))
+        n == name
+            || n.strip_prefix(name)
+                .is_some_and(|rest| rest.starts_with('_'))
     };
     let any_ours = headers
         .get_all(http::header::COOKIE)
@@ -145,7 +163,10 @@ pub fn upgrade_request(headers: &HeaderMap) -> Option<HeaderValue> {
     if !wants {
         return None;
     }
-    headers.get(UPGRADE).filter(|v| v.as_bytes().eq_ignore_ascii_case(b"websocket")).cloned()
+    headers
+        .get(UPGRADE)
+        .filter(|v| v.as_bytes().eq_ignore_ascii_case(b"websocket"))
+        .cloned()
 }
 
 /// Removes hop-by-hop headers, including every header named in `Connection` (except the message
@@ -211,7 +232,11 @@ pub fn client_facts(
 ) -> ClientFacts {
     let peer_s = peer.to_string();
     if !is_trusted(peer) {
-        return ClientFacts { client_ip: peer, forwarded_for: peer_s, proto: if tls { "https" } else { "http" } };
+        return ClientFacts {
+            client_ip: peer,
+            forwarded_for: peer_s,
+            proto: if tls { "https" } else { "http" },
+        };
     }
     let prior: Vec<&str> = headers
         .get_all("x-forwarded-for")
@@ -239,13 +264,20 @@ pub fn client_facts(
         forwarded_for.push_str(", ");
     }
     forwarded_for.push_str(&peer_s);
-    let proto = match headers.get("x-forwarded-proto").and_then(|v| v.to_str().ok()) {
+    let proto = match headers
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+    {
         Some(p) if p.trim().eq_ignore_ascii_case("https") => "https",
         Some(p) if p.trim().eq_ignore_ascii_case("http") => "http",
         _ if tls => "https",
         _ => "http",
     };
-    ClientFacts { client_ip, forwarded_for, proto }
+    ClientFacts {
+        client_ip,
+        forwarded_for,
+        proto,
+    }
 }
 
 #[cfg(test)]
@@ -255,7 +287,10 @@ mod tests {
     fn map(pairs: &[(&str, &str)]) -> HeaderMap {
         let mut h = HeaderMap::new();
         for (k, v) in pairs {
-            h.append(HeaderName::from_bytes(k.as_bytes()).unwrap(), HeaderValue::from_str(v).unwrap());
+            h.append(
+                HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                HeaderValue::from_str(v).unwrap(),
+            );
         }
         h
     }
@@ -287,10 +322,17 @@ mod tests {
 
     #[test]
     fn forwarding_headers_need_trust() {
-        let mut h = map(&[("x-forwarded-for", "1.2.3.4"), ("x_forwarded_for", "1.2.3.4"), ("x-real-ip", "1.1.1.1")]);
+        let mut h = map(&[
+            ("x-forwarded-for", "1.2.3.4"),
+            ("x_forwarded_for", "1.2.3.4"),
+            ("x-real-ip", "1.1.1.1"),
+        ]);
         strip_identity(&mut h, false);
         assert!(h.get("x-forwarded-for").is_some());
-        assert!(h.get("x_forwarded_for").is_none(), "underscore spelling is never believed");
+        assert!(
+            h.get("x_forwarded_for").is_none(),
+            "underscore spelling is never believed"
+        );
         strip_identity(&mut h, true);
         assert!(h.is_empty());
     }
@@ -323,20 +365,40 @@ mod tests {
 
     #[test]
     fn upgrade_detection() {
-        let h = map(&[("connection", "keep-alive, Upgrade"), ("upgrade", "websocket")]);
+        let h = map(&[
+            ("connection", "keep-alive, Upgrade"),
+            ("upgrade", "websocket"),
+        ]);
         assert_eq!(upgrade_request(&h).unwrap(), "websocket");
         let h = map(&[("upgrade", "websocket")]);
         assert!(upgrade_request(&h).is_none());
-        let h = map(&[("connection", "Upgrade, HTTP2-Settings"), ("upgrade", "h2c"), ("http2-settings", "AAMAAABkAARAAAAAAAIAAAAA")]);
+        let h = map(&[
+            ("connection", "Upgrade, HTTP2-Settings"),
+            ("upgrade", "h2c"),
+            ("http2-settings", "AAMAAABkAARAAAAAAAIAAAAA"),
+        ]);
         assert!(upgrade_request(&h).is_none(), "h2c must not be tunnelled");
     }
 
     #[test]
     fn own_cookies_never_go_upstream() {
-        let mut h = map(&[("cookie", "october_session=abc; octogate=SEALED; octogate_0=A; octogate_login_xyz=L"), ("cookie", "other=1; octogatex=keep")]);
+        let mut h = map(&[
+            (
+                "cookie",
+                "october_session=abc; octogate=SEALED; octogate_0=A; octogate_login_xyz=L",
+            ),
+            ("cookie", "other=1; octogatex=keep"),
+        ]);
         strip_own_cookies(&mut h, "octogate");
-        let v: Vec<_> = h.get_all("cookie").iter().map(|v| v.to_str().unwrap().to_string()).collect();
-        assert_eq!(v, vec!["october_session=abc; other=1; octogatex=keep".to_string()]);
+        let v: Vec<_> = h
+            .get_all("cookie")
+            .iter()
+            .map(|v| v.to_str().unwrap().to_string())
+            .collect();
+        assert_eq!(
+            v,
+            vec!["october_session=abc; other=1; octogatex=keep".to_string()]
+        );
         let mut h = map(&[("cookie", "octogate=SEALED")]);
         strip_own_cookies(&mut h, "octogate");
         assert!(h.get("cookie").is_none());
@@ -344,7 +406,10 @@ mod tests {
 
     #[test]
     fn facts_respect_trust() {
-        let h = map(&[("x-forwarded-for", "9.9.9.9, 10.0.0.1"), ("x-forwarded-proto", "https")]);
+        let h = map(&[
+            ("x-forwarded-for", "9.9.9.9, 10.0.0.1"),
+            ("x-forwarded-proto", "https"),
+        ]);
         let peer: std::net::IpAddr = "10.0.0.2".parse().unwrap();
         let f = client_facts(&h, peer, |_| false, false);
         assert_eq!(f.forwarded_for, "10.0.0.2");
@@ -355,7 +420,10 @@ mod tests {
         assert_eq!(f.client_ip.to_string(), "9.9.9.9");
         // A spoofed left-most entry behind an untrusted hop is not believed.
         let h = map(&[("x-forwarded-for", "6.6.6.6, 8.8.8.8, 10.0.0.1")]);
-        assert_eq!(client_facts(&h, peer, trusted, false).client_ip.to_string(), "8.8.8.8");
+        assert_eq!(
+            client_facts(&h, peer, trusted, false).client_ip.to_string(),
+            "8.8.8.8"
+        );
         assert_eq!(f.proto, "https");
     }
 }

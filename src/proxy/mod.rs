@@ -93,22 +93,35 @@ pub struct UpstreamOptions {
 
 impl Upstream {
     /// Builds the upstream from validated config.
-    pub fn new(url: &url::Url, public_url: &url::Url, opts: UpstreamOptions, client: HttpClient) -> Result<Self, String> {
-        let scheme = if url.scheme() == "https" { http::uri::Scheme::HTTPS } else { http::uri::Scheme::HTTP };
+    pub fn new(
+        url: &url::Url,
+        public_url: &url::Url,
+        opts: UpstreamOptions,
+        client: HttpClient,
+    ) -> Result<Self, String> {
+        let scheme = if url.scheme() == "https" {
+            http::uri::Scheme::HTTPS
+        } else {
+            http::uri::Scheme::HTTP
+        };
         let host = url.host_str().ok_or("upstream URL has no host")?;
         let auth = match url.port() {
             Some(p) => format!("{host}:{p}"),
             None => host.to_string(),
         };
-        let authority = auth.parse().map_err(|e| format!("upstream authority: {e}"))?;
+        let authority = auth
+            .parse()
+            .map_err(|e| format!("upstream authority: {e}"))?;
         let prefix = url.path().trim_end_matches('/').to_string();
         let ph = public_url.host_str().ok_or("public_url has no host")?;
         let public_host = match public_url.port() {
             Some(p) => format!("{ph}:{p}"),
             None => ph.to_string(),
         };
-        let public_host = HeaderValue::from_str(&public_host).map_err(|e| format!("public host: {e}"))?;
-        let public_proto = HeaderValue::from_str(public_url.scheme()).map_err(|e| format!("public scheme: {e}"))?;
+        let public_host =
+            HeaderValue::from_str(&public_host).map_err(|e| format!("public host: {e}"))?;
+        let public_proto = HeaderValue::from_str(public_url.scheme())
+            .map_err(|e| format!("public scheme: {e}"))?;
         Ok(Upstream {
             scheme,
             authority,
@@ -185,10 +198,15 @@ impl Upstream {
 
         if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
             // Only a WebSocket upgrade we asked for, answered as one, becomes a tunnel.
-            let answered_ws = resp.headers().get(UPGRADE).is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"websocket"))
+            let answered_ws = resp
+                .headers()
+                .get(UPGRADE)
+                .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"websocket"))
                 && resp.headers().contains_key("sec-websocket-accept");
             let Some(client_up) = client_upgrade.filter(|_| answered_ws) else {
-                return Err(ProxyError::Unreachable("upstream switched protocols without a matching WebSocket upgrade".into()));
+                return Err(ProxyError::Unreachable(
+                    "upstream switched protocols without a matching WebSocket upgrade".into(),
+                ));
             };
             let mut resp = resp;
             let server_up = hyper::upgrade::on(&mut resp);
@@ -196,15 +214,25 @@ impl Upstream {
             tokio::spawn(async move {
                 match tokio::try_join!(client_up, server_up) {
                     Ok((c, s)) => {
-                        tunnel::pump(hyper_util::rt::TokioIo::new(c), hyper_util::rt::TokioIo::new(s), idle, tunnel_permit).await;
+                        tunnel::pump(
+                            hyper_util::rt::TokioIo::new(c),
+                            hyper_util::rt::TokioIo::new(s),
+                            idle,
+                            tunnel_permit,
+                        )
+                        .await;
                     }
                     Err(e) => tracing::warn!(error = %e, "upgrade failed"),
                 }
             });
             let (mut parts, body) = resp.into_parts();
             headers::strip_hop_by_hop(&mut parts.headers);
-            parts.headers.insert(CONNECTION, HeaderValue::from_static("upgrade"));
-            parts.headers.insert(UPGRADE, HeaderValue::from_static("websocket"));
+            parts
+                .headers
+                .insert(CONNECTION, HeaderValue::from_static("upgrade"));
+            parts
+                .headers
+                .insert(UPGRADE, HeaderValue::from_static("websocket"));
             let body: Body = body.map_err(|e| Box::new(e) as BoxError).boxed();
             return Ok((Response::from_parts(parts, body), upstream_time));
         }

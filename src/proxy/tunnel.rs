@@ -21,7 +21,11 @@ struct Activity<T> {
 }
 
 impl<T: AsyncRead + Unpin> AsyncRead for Activity<T> {
-    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
         let before = buf.filled().len();
         let r = Pin::new(&mut self.inner).poll_read(cx, buf);
         if matches!(r, Poll::Ready(Ok(()))) && buf.filled().len() > before {
@@ -32,7 +36,11 @@ impl<T: AsyncRead + Unpin> AsyncRead for Activity<T> {
 }
 
 impl<T: AsyncWrite + Unpin> AsyncWrite for Activity<T> {
-    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         Pin::new(&mut self.inner).poll_write(cx, buf)
     }
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -45,15 +53,25 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Activity<T> {
 
 /// Pumps bytes both ways until either side closes or nothing moves for `idle`. `permit` is held
 /// for the tunnel's life so tunnels count against `server.max_connections`.
-pub async fn pump<A, B>(client: A, upstream: B, idle: Duration, permit: Option<tokio::sync::OwnedSemaphorePermit>)
-where
+pub async fn pump<A, B>(
+    client: A,
+    upstream: B,
+    idle: Duration,
+    permit: Option<tokio::sync::OwnedSemaphorePermit>,
+) where
     A: AsyncRead + AsyncWrite + Unpin,
     B: AsyncRead + AsyncWrite + Unpin,
 {
     let _permit = permit;
     let last = Arc::new(AtomicU64::new(now_ms()));
-    let mut c = Activity { inner: client, last: last.clone() };
-    let mut s = Activity { inner: upstream, last: last.clone() };
+    let mut c = Activity {
+        inner: client,
+        last: last.clone(),
+    };
+    let mut s = Activity {
+        inner: upstream,
+        last: last.clone(),
+    };
     let idle_ms = idle.as_millis() as u64;
     let tick = (idle / 4).clamp(Duration::from_millis(100), Duration::from_secs(30));
     let watchdog = async {

@@ -58,13 +58,23 @@ pub struct Server {
 
 impl Server {
     /// Binds the listen address (and loads TLS material, if configured).
-    pub async fn bind(addr: SocketAddr, tls_files: Option<&crate::config::TlsFiles>, limits: Limits) -> Result<Self, ServerError> {
-        let listener = TcpListener::bind(addr).await.map_err(|source| ServerError::Bind { addr, source })?;
+    pub async fn bind(
+        addr: SocketAddr,
+        tls_files: Option<&crate::config::TlsFiles>,
+        limits: Limits,
+    ) -> Result<Self, ServerError> {
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| ServerError::Bind { addr, source })?;
         let tls = match tls_files {
             Some(f) => Some(tls::TlsState::load(f).map_err(ServerError::Tls)?),
             None => None,
         };
-        Ok(Server { listener, tls, limits })
+        Ok(Server {
+            listener,
+            tls,
+            limits,
+        })
     }
 
     /// The address actually bound (useful with port 0).
@@ -115,7 +125,12 @@ impl Server {
                 Err(_) => {
                     tracing::warn!(peer = %peer, limit = limits.max_connections, "connection refused: too many concurrent connections (503)");
                     app.metrics().refused("too_many_connections");
-                    tokio::spawn(refuse(stream, 503, "Service Unavailable", limits.header_read_timeout));
+                    tokio::spawn(refuse(
+                        stream,
+                        503,
+                        "Service Unavailable",
+                        limits.header_read_timeout,
+                    ));
                     continue;
                 }
             };
@@ -128,9 +143,18 @@ impl Server {
                 match tls {
                     Some(tls) => {
                         let acceptor = tls.acceptor();
-                        match tokio::time::timeout(limits.header_read_timeout, acceptor.accept(stream)).await {
-                            Ok(Ok(s)) => serve_conn(s, peer, true, app, builder, watcher, limits).await,
-                            Ok(Err(e)) => tracing::debug!(peer = %peer, error = %e, "TLS handshake failed"),
+                        match tokio::time::timeout(
+                            limits.header_read_timeout,
+                            acceptor.accept(stream),
+                        )
+                        .await
+                        {
+                            Ok(Ok(s)) => {
+                                serve_conn(s, peer, true, app, builder, watcher, limits).await
+                            }
+                            Ok(Err(e)) => {
+                                tracing::debug!(peer = %peer, error = %e, "TLS handshake failed")
+                            }
                             Err(_) => tracing::debug!(peer = %peer, "TLS handshake timed out"),
                         }
                     }
@@ -159,7 +183,10 @@ async fn refuse<S: AsyncWrite + Unpin>(mut stream: S, code: u16, reason: &str, d
 
 /// Reads the first request head within the deadline, so slow or oversized heads get a clean
 /// 408/431 (hyper itself guards later requests on a keep-alive connection).
-async fn read_first_head<S: AsyncRead + Unpin>(stream: &mut S, limits: &Limits) -> Result<Vec<u8>, u16> {
+async fn read_first_head<S: AsyncRead + Unpin>(
+    stream: &mut S,
+    limits: &Limits,
+) -> Result<Vec<u8>, u16> {
     let mut buf = Vec::with_capacity(1024);
     let mut chunk = [0u8; 4096];
     let deadline = tokio::time::Instant::now() + limits.header_read_timeout;
@@ -203,7 +230,13 @@ async fn serve_conn<S>(
         Err(_) => {
             tracing::warn!(peer = %peer, limit = limits.max_header_bytes, "request head too large (431)");
             app.metrics().refused("header_too_large");
-            refuse(stream, 431, "Request Header Fields Too Large", Duration::from_secs(1)).await;
+            refuse(
+                stream,
+                431,
+                "Request Header Fields Too Large",
+                Duration::from_secs(1),
+            )
+            .await;
             return;
         }
     };
@@ -225,7 +258,10 @@ pub async fn termination_signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
-        match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
+        match (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) {
             (Ok(mut term), Ok(mut int)) => {
                 tokio::select! {
                     _ = term.recv() => tracing::info!("SIGTERM received"),

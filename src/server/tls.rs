@@ -34,7 +34,8 @@ fn load_key(files: &TlsFiles) -> Result<Arc<CertifiedKey>, String> {
     if certs.is_empty() {
         return Err(format!("no certificate in {}", files.cert.display()));
     }
-    let key = PrivateKeyDer::from_pem_file(&files.key).map_err(|e| format!("cannot read private key {}: {e}", files.key.display()))?;
+    let key = PrivateKeyDer::from_pem_file(&files.key)
+        .map_err(|e| format!("cannot read private key {}: {e}", files.key.display()))?;
     let provider = rustls::crypto::ring::default_provider();
     let signing = provider
         .key_provider
@@ -42,7 +43,13 @@ fn load_key(files: &TlsFiles) -> Result<Arc<CertifiedKey>, String> {
         .map_err(|e| format!("unsupported private key {}: {e}", files.key.display()))?;
     let ck = CertifiedKey::new(certs, signing);
     // A half-swapped pair (new key, old certificate) must never be served.
-    ck.keys_match().map_err(|e| format!("certificate {} and key {} do not belong together: {e}", files.cert.display(), files.key.display()))?;
+    ck.keys_match().map_err(|e| {
+        format!(
+            "certificate {} and key {} do not belong together: {e}",
+            files.cert.display(),
+            files.key.display()
+        )
+    })?;
     Ok(Arc::new(ck))
 }
 
@@ -51,13 +58,19 @@ impl TlsState {
     pub fn load(files: &TlsFiles) -> Result<Self, String> {
         let key = load_key(files)?;
         let resolver = Arc::new(Resolver(RwLock::new(key)));
-        let mut cfg = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-            .with_safe_default_protocol_versions()
-            .map_err(|e| e.to_string())?
-            .with_no_client_auth()
-            .with_cert_resolver(resolver.clone());
+        let mut cfg = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_no_client_auth()
+        .with_cert_resolver(resolver.clone());
         cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-        Ok(TlsState { resolver, acceptor: tokio_rustls::TlsAcceptor::from(Arc::new(cfg)), files: files.clone() })
+        Ok(TlsState {
+            resolver,
+            acceptor: tokio_rustls::TlsAcceptor::from(Arc::new(cfg)),
+            files: files.clone(),
+        })
     }
 
     /// The acceptor for new connections.

@@ -32,8 +32,22 @@ fn is_token(name: &str) -> bool {
             b.is_ascii_graphic()
                 && !matches!(
                     b,
-                    b'(' | b')' | b'<' | b'>' | b'@' | b',' | b';' | b':' | b'\\' | b'"' | b'/' | b'[' | b']' | b'?' | b'='
-                        | b'{' | b'}'
+                    b'(' | b')'
+                        | b'<'
+                        | b'>'
+                        | b'@'
+                        | b','
+                        | b';'
+                        | b':'
+                        | b'\\'
+                        | b'"'
+                        | b'/'
+                        | b'['
+                        | b']'
+                        | b'?'
+                        | b'='
+                        | b'{'
+                        | b'}'
                 )
         })
 }
@@ -127,7 +141,9 @@ pub fn clear_cookie_headers(name: &str, attrs: &CookieAttrs, present: &[String])
     let mut seen: Vec<&str> = Vec::new();
     let mut out = Vec::new();
     for p in present {
-        let ours = p == name || p.strip_prefix(name).is_some_and(|rest| rest.starts_with('_'));
+        let ours = p == name
+            || p.strip_prefix(name)
+                .is_some_and(|rest| rest.starts_with('_'));
         if !ours || !is_token(p) || seen.contains(&p.as_str()) {
             continue;
         }
@@ -139,7 +155,9 @@ pub fn clear_cookie_headers(name: &str, attrs: &CookieAttrs, present: &[String])
 
 /// Splits `Cookie` header values into `(name, value)` pairs (whitespace trimmed), skipping pieces
 /// without `=`. Works on bytes, so junk (even non-UTF-8) in unrelated cookies is tolerated.
-fn pairs<'a>(headers: impl Iterator<Item = &'a http::HeaderValue>) -> impl Iterator<Item = (&'a [u8], &'a [u8])> {
+fn pairs<'a>(
+    headers: impl Iterator<Item = &'a http::HeaderValue>,
+) -> impl Iterator<Item = (&'a [u8], &'a [u8])> {
     headers.flat_map(|h| {
         h.as_bytes().split(|b| *b == b';').filter_map(|piece| {
             let eq = piece.iter().position(|b| *b == b'=')?;
@@ -155,7 +173,9 @@ enum Kind {
     Whole,
     Chunk(usize),
     /// `name_<digits>` with an index out of range or not in canonical form.
-    BadChunk { too_large: bool },
+    BadChunk {
+        too_large: bool,
+    },
 }
 
 fn kind(cookie_name: &[u8], name: &str) -> Kind {
@@ -227,7 +247,10 @@ pub fn read<'a>(
         (None, _) => chunks.iter().flatten().copied().collect(),
         (Some(_), _) => return Err(CookieError::Malformed),
     };
-    if parts.iter().any(|p| p.is_empty() || !p.iter().copied().all(is_cookie_octet)) {
+    if parts
+        .iter()
+        .any(|p| p.is_empty() || !p.iter().copied().all(is_cookie_octet))
+    {
         return Err(CookieError::Malformed);
     }
     let joined = String::from_utf8(parts.concat()).map_err(|_| CookieError::Malformed)?;
@@ -237,7 +260,10 @@ pub fn read<'a>(
 /// Names of the cookies in the request that belong to the session cookie `name`: `name` itself
 /// and `name_<digits>` chunks (also out-of-range ones), deduplicated, at most 2 × [`MAX_CHUNKS`].
 /// Feed them to [`clear_cookie_headers`] to drop a session that could not be read.
-pub fn present_cookie_names<'a>(cookie_headers: impl Iterator<Item = &'a http::HeaderValue>, name: &str) -> Vec<String> {
+pub fn present_cookie_names<'a>(
+    cookie_headers: impl Iterator<Item = &'a http::HeaderValue>,
+    name: &str,
+) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for (n, _) in pairs(cookie_headers) {
         if out.len() >= 2 * MAX_CHUNKS {
@@ -267,7 +293,10 @@ mod tests {
     use http::HeaderValue;
 
     const NAME: &str = "__Host-octogate";
-    const ATTRS: CookieAttrs = CookieAttrs { secure: true, max_age: Some(std::time::Duration::from_secs(3600)) };
+    const ATTRS: CookieAttrs = CookieAttrs {
+        secure: true,
+        max_age: Some(std::time::Duration::from_secs(3600)),
+    };
 
     fn hv(s: &str) -> HeaderValue {
         HeaderValue::from_str(s).expect("header")
@@ -275,7 +304,9 @@ mod tests {
 
     fn value(len: usize) -> String {
         let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-        (0..len).map(|i| alphabet[(i * 31 + i / 64) % 64] as char).collect()
+        (0..len)
+            .map(|i| alphabet[(i * 31 + i / 64) % 64] as char)
+            .collect()
     }
 
     /// Turns Set-Cookie values into the `Cookie` header a browser would send back.
@@ -288,14 +319,30 @@ mod tests {
     }
 
     fn names(set: &[String]) -> Vec<String> {
-        set.iter().map(|s| s.split('=').next().unwrap_or_default().to_string()).collect()
+        set.iter()
+            .map(|s| s.split('=').next().unwrap_or_default().to_string())
+            .collect()
     }
 
     #[test]
     fn attributes_on_every_cookie() {
         let cases = [
-            (CookieAttrs { secure: true, max_age: Some(std::time::Duration::from_secs(60)) }, true, Some("Max-Age=60")),
-            (CookieAttrs { secure: false, max_age: None }, false, None),
+            (
+                CookieAttrs {
+                    secure: true,
+                    max_age: Some(std::time::Duration::from_secs(60)),
+                },
+                true,
+                Some("Max-Age=60"),
+            ),
+            (
+                CookieAttrs {
+                    secure: false,
+                    max_age: None,
+                },
+                false,
+                None,
+            ),
         ];
         for (attrs, secure, age) in cases {
             for v in [value(10), value(9000)] {
@@ -343,12 +390,28 @@ mod tests {
     fn chunked_round_trip_11k() {
         let v = value(11 * 1024);
         let set = set_cookie_headers(NAME, &v, &ATTRS, 0).expect("set");
-        let written: Vec<_> = set.iter().filter(|s| !s.contains("Max-Age=0")).cloned().collect();
-        assert_eq!(names(&written), vec![format!("{NAME}_0"), format!("{NAME}_1"), format!("{NAME}_2")]);
+        let written: Vec<_> = set
+            .iter()
+            .filter(|s| !s.contains("Max-Age=0"))
+            .cloned()
+            .collect();
+        assert_eq!(
+            names(&written),
+            vec![
+                format!("{NAME}_0"),
+                format!("{NAME}_1"),
+                format!("{NAME}_2")
+            ]
+        );
         // previous_chunks == 0: the unchunked cookie is expired.
-        assert!(set.iter().any(|s| s.starts_with(&format!("{NAME}=;")) && s.contains("Max-Age=0")));
+        assert!(set
+            .iter()
+            .any(|s| s.starts_with(&format!("{NAME}=;")) && s.contains("Max-Age=0")));
         // Reading works in any order and across several Cookie headers, among junk.
-        let mut pairs: Vec<String> = written.iter().map(|s| s.split(';').next().unwrap_or_default().to_string()).collect();
+        let mut pairs: Vec<String> = written
+            .iter()
+            .map(|s| s.split(';').next().unwrap_or_default().to_string())
+            .collect();
         pairs.reverse();
         let h1 = hv(&format!("junk; other=1; {}; {}", pairs[0], pairs[1]));
         let h2 = hv(&format!("{}; x=\"y\"", pairs[2]));
@@ -359,14 +422,30 @@ mod tests {
     fn too_many_chunks_on_write() {
         let per = SINGLE_COOKIE_LIMIT - NAME.len() - 3;
         assert!(set_cookie_headers(NAME, &value(per * MAX_CHUNKS), &ATTRS, 0).is_ok());
-        assert_eq!(set_cookie_headers(NAME, &value(per * MAX_CHUNKS + 1), &ATTRS, 0), Err(CookieError::TooLarge));
+        assert_eq!(
+            set_cookie_headers(NAME, &value(per * MAX_CHUNKS + 1), &ATTRS, 0),
+            Err(CookieError::TooLarge)
+        );
     }
 
     #[test]
     fn bad_names_and_values_on_write() {
-        let cases = [("bad name", "v"), ("a;b", "v"), ("", "v"), ("ok", ""), ("ok", "a;b"), ("ok", "a b"), ("ok", "a\"b"), ("ok", "é")];
+        let cases = [
+            ("bad name", "v"),
+            ("a;b", "v"),
+            ("", "v"),
+            ("ok", ""),
+            ("ok", "a;b"),
+            ("ok", "a b"),
+            ("ok", "a\"b"),
+            ("ok", "é"),
+        ];
         for (n, v) in cases {
-            assert_eq!(set_cookie_headers(n, v, &ATTRS, 0), Err(CookieError::Malformed), "{n:?} {v:?}");
+            assert_eq!(
+                set_cookie_headers(n, v, &ATTRS, 0),
+                Err(CookieError::Malformed),
+                "{n:?} {v:?}"
+            );
         }
     }
 
@@ -374,18 +453,35 @@ mod tests {
     fn stale_cookies_expired() {
         let small = value(100);
         let big = value(9000); // three chunks
-        // (value, previous_chunks, expected expired names)
+                               // (value, previous_chunks, expected expired names)
         let cases: Vec<(&str, usize, Vec<String>)> = vec![
             (&small, 0, vec![]),
-            (&small, 3, vec![format!("{NAME}_0"), format!("{NAME}_1"), format!("{NAME}_2")]),
+            (
+                &small,
+                3,
+                vec![
+                    format!("{NAME}_0"),
+                    format!("{NAME}_1"),
+                    format!("{NAME}_2"),
+                ],
+            ),
             (&big, 0, vec![NAME.to_string()]),
             (&big, 3, vec![]),
             (&big, 5, vec![format!("{NAME}_3"), format!("{NAME}_4")]),
-            (&small, 1000, (0..MAX_CHUNKS).map(|i| format!("{NAME}_{i}")).collect()),
+            (
+                &small,
+                1000,
+                (0..MAX_CHUNKS).map(|i| format!("{NAME}_{i}")).collect(),
+            ),
         ];
         for (v, prev, want) in cases {
             let set = set_cookie_headers(NAME, v, &ATTRS, prev).expect("set");
-            let expired: Vec<String> = names(&set.iter().filter(|s| s.contains("Max-Age=0")).cloned().collect::<Vec<_>>());
+            let expired: Vec<String> = names(
+                &set.iter()
+                    .filter(|s| s.contains("Max-Age=0"))
+                    .cloned()
+                    .collect::<Vec<_>>(),
+            );
             assert_eq!(expired, want, "len {} prev {prev}", v.len());
             for s in set.iter().filter(|s| s.contains("Max-Age=0")) {
                 assert!(s.contains("Expires=Thu, 01 Jan 1970 00:00:00 GMT"), "{s}");
@@ -399,38 +495,68 @@ mod tests {
         let ok = value(50);
         let big = "A".repeat(MAX_COOKIE_BYTES + 1);
         let full = "A".repeat(MAX_COOKIE_BYTES);
-        let all8: String = (0..8).map(|i| format!("{NAME}_{i}={full}")).collect::<Vec<_>>().join("; ");
+        let all8: String = (0..8)
+            .map(|i| format!("{NAME}_{i}={full}"))
+            .collect::<Vec<_>>()
+            .join("; ");
         type Want = Result<Option<(String, usize)>, CookieError>;
         let cases: Vec<(String, Want)> = vec![
             (String::new(), Ok(None)),
             ("other=1; x; =; ;;".to_string(), Ok(None)),
-            (format!("{NAME}x={ok}; {NAME}_login_abc={ok}; {NAME}_a={ok}"), Ok(None)),
+            (
+                format!("{NAME}x={ok}; {NAME}_login_abc={ok}; {NAME}_a={ok}"),
+                Ok(None),
+            ),
             (format!("{NAME}={ok}"), Ok(Some((ok.clone(), 0)))),
             (format!("  {NAME} = {ok} "), Ok(Some((ok.clone(), 0)))),
             (format!("{NAME}_0={ok}"), Ok(Some((ok.clone(), 1)))),
             (all8.clone(), Ok(Some((full.repeat(8), 8)))),
             // duplicates
-            (format!("{NAME}={ok}; {NAME}={ok}"), Err(CookieError::Malformed)),
-            (format!("{NAME}_0={ok}; {NAME}_1={ok}; {NAME}_0={ok}"), Err(CookieError::Malformed)),
+            (
+                format!("{NAME}={ok}; {NAME}={ok}"),
+                Err(CookieError::Malformed),
+            ),
+            (
+                format!("{NAME}_0={ok}; {NAME}_1={ok}; {NAME}_0={ok}"),
+                Err(CookieError::Malformed),
+            ),
             // both forms
-            (format!("{NAME}={ok}; {NAME}_0={ok}"), Err(CookieError::Malformed)),
+            (
+                format!("{NAME}={ok}; {NAME}_0={ok}"),
+                Err(CookieError::Malformed),
+            ),
             // gaps
             (format!("{NAME}_1={ok}"), Err(CookieError::Malformed)),
-            (format!("{NAME}_0={ok}; {NAME}_2={ok}"), Err(CookieError::Malformed)),
-            (format!("{NAME}_0={ok}; {NAME}_1={ok}; {NAME}_7={ok}"), Err(CookieError::Malformed)),
+            (
+                format!("{NAME}_0={ok}; {NAME}_2={ok}"),
+                Err(CookieError::Malformed),
+            ),
+            (
+                format!("{NAME}_0={ok}; {NAME}_1={ok}; {NAME}_7={ok}"),
+                Err(CookieError::Malformed),
+            ),
             // non-canonical index
             (format!("{NAME}_00={ok}"), Err(CookieError::Malformed)),
             // more than 8 chunks
             (format!("{NAME}_8={ok}"), Err(CookieError::TooLarge)),
             (format!("{all8}; {NAME}_8=A"), Err(CookieError::TooLarge)),
-            (format!("{NAME}_99999999999999999999999={ok}"), Err(CookieError::TooLarge)),
+            (
+                format!("{NAME}_99999999999999999999999={ok}"),
+                Err(CookieError::TooLarge),
+            ),
             // oversized chunk / total
             (format!("{NAME}={big}"), Err(CookieError::TooLarge)),
-            (format!("{NAME}_0={ok}; {NAME}_1={big}"), Err(CookieError::TooLarge)),
+            (
+                format!("{NAME}_0={ok}; {NAME}_1={big}"),
+                Err(CookieError::TooLarge),
+            ),
             // bad values
             (format!("{NAME}="), Err(CookieError::Malformed)),
             (format!("{NAME}=\"{ok}\""), Err(CookieError::Malformed)),
-            (format!("{NAME}_0={ok}; {NAME}_1=a,b"), Err(CookieError::Malformed)),
+            (
+                format!("{NAME}_0={ok}; {NAME}_1=a,b"),
+                Err(CookieError::Malformed),
+            ),
         ];
         for (header, want) in cases {
             let h = hv(&header);
@@ -442,7 +568,9 @@ mod tests {
     fn oversized_total_across_headers() {
         let full = "A".repeat(MAX_COOKIE_BYTES);
         // Duplicate names would also fail; here the total is the first limit hit.
-        let hs: Vec<HeaderValue> = (0..MAX_CHUNKS).map(|i| hv(&format!("{NAME}_{i}={full}"))).collect();
+        let hs: Vec<HeaderValue> = (0..MAX_CHUNKS)
+            .map(|i| hv(&format!("{NAME}_{i}={full}")))
+            .collect();
         let extra = hv(&format!("{NAME}_0=A"));
         let it = hs.iter().chain(std::iter::once(&extra));
         assert_eq!(read(it, NAME), Err(CookieError::TooLarge));
@@ -463,9 +591,14 @@ mod tests {
 
     #[test]
     fn present_names_and_clearing() {
-        let h = hv(&format!("a=1; {NAME}=x; {NAME}_0=x; {NAME}_9=y; {NAME}_login_abc=z; {NAME}=x; other_{NAME}=q"));
+        let h = hv(&format!(
+            "a=1; {NAME}=x; {NAME}_0=x; {NAME}_9=y; {NAME}_login_abc=z; {NAME}=x; other_{NAME}=q"
+        ));
         let present = present_cookie_names([&h].into_iter(), NAME);
-        assert_eq!(present, vec![NAME.to_string(), format!("{NAME}_0"), format!("{NAME}_9")]);
+        assert_eq!(
+            present,
+            vec![NAME.to_string(), format!("{NAME}_0"), format!("{NAME}_9")]
+        );
         let given = vec![
             NAME.to_string(),
             format!("{NAME}_0"),
@@ -476,9 +609,22 @@ mod tests {
             format!("{NAME}x"),
         ];
         let cleared = clear_cookie_headers(NAME, &ATTRS, &given);
-        assert_eq!(names(&cleared), vec![NAME.to_string(), format!("{NAME}_0"), format!("{NAME}_login_abcdef")]);
+        assert_eq!(
+            names(&cleared),
+            vec![
+                NAME.to_string(),
+                format!("{NAME}_0"),
+                format!("{NAME}_login_abcdef")
+            ]
+        );
         for s in &cleared {
-            assert!(s.contains("Max-Age=0") && s.contains("; Secure") && s.contains("; Path=/") && s.contains("; HttpOnly"), "{s}");
+            assert!(
+                s.contains("Max-Age=0")
+                    && s.contains("; Secure")
+                    && s.contains("; Path=/")
+                    && s.contains("; HttpOnly"),
+                "{s}"
+            );
         }
         assert!(clear_cookie_headers(NAME, &ATTRS, &[]).is_empty());
     }

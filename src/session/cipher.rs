@@ -39,11 +39,12 @@ impl std::fmt::Debug for CookieCipher {
 
 /// Length of the base64url (no padding) encoding of `n` bytes.
 const fn b64_len(n: usize) -> usize {
-    (n / 3) * 4 + match n % 3 {
-        0 => 0,
-        1 => 2,
-        _ => 3,
-    }
+    (n / 3) * 4
+        + match n % 3 {
+            0 => 0,
+            1 => 2,
+            _ => 3,
+        }
 }
 
 impl CookieCipher {
@@ -72,7 +73,13 @@ impl CookieCipher {
         let mut nonce = [0u8; NONCE_LEN];
         OsRng.fill_bytes(&mut nonce);
         let ct = cipher
-            .encrypt(Nonce::from_slice(&nonce), Payload { msg: plaintext, aad: cookie_name.as_bytes() })
+            .encrypt(
+                Nonce::from_slice(&nonce),
+                Payload {
+                    msg: plaintext,
+                    aad: cookie_name.as_bytes(),
+                },
+            )
             .map_err(|_| CookieError::TooLarge)?;
         let mut raw = Vec::with_capacity(1 + NONCE_LEN + ct.len());
         raw.push(VERSION);
@@ -93,7 +100,9 @@ impl CookieCipher {
         if value.len() < b64_len(1 + NONCE_LEN + TAG_LEN) {
             return Err(CookieError::Malformed);
         }
-        let raw = URL_SAFE_NO_PAD.decode(value.as_bytes()).map_err(|_| CookieError::Malformed)?;
+        let raw = URL_SAFE_NO_PAD
+            .decode(value.as_bytes())
+            .map_err(|_| CookieError::Malformed)?;
         let (version, rest) = raw.split_first().ok_or(CookieError::Malformed)?;
         if *version != VERSION || rest.len() < NONCE_LEN + TAG_LEN {
             return Err(CookieError::Malformed);
@@ -101,7 +110,13 @@ impl CookieCipher {
         let (nonce, ct) = rest.split_at(NONCE_LEN);
         let nonce = Nonce::from_slice(nonce);
         for cipher in &self.ciphers {
-            if let Ok(pt) = cipher.decrypt(nonce, Payload { msg: ct, aad: cookie_name.as_bytes() }) {
+            if let Ok(pt) = cipher.decrypt(
+                nonce,
+                Payload {
+                    msg: ct,
+                    aad: cookie_name.as_bytes(),
+                },
+            ) {
                 return Ok(pt);
             }
         }
@@ -134,7 +149,12 @@ mod tests {
         for len in [0usize, 1, 2, 3, 15, 16, 17, 100, 4000, 20_000] {
             let pt: Vec<u8> = (0..len).map(|i| (i * 7 % 251) as u8).collect();
             let sealed = c.seal("sess", &pt).expect("seal");
-            assert!(sealed.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'), "len {len}");
+            assert!(
+                sealed
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'),
+                "len {len}"
+            );
             assert_eq!(sealed.len(), b64_len(pt.len() + 29), "len {len}");
             assert_eq!(c.open("sess", &sealed), Ok(pt), "len {len}");
         }
@@ -162,13 +182,20 @@ mod tests {
                 let mut t = raw.clone();
                 t[i] ^= bit;
                 let v = URL_SAFE_NO_PAD.encode(&t);
-                assert_eq!(c.open("sess", &v), Err(CookieError::Undecryptable), "byte {i} bit {bit:#x}");
+                assert_eq!(
+                    c.open("sess", &v),
+                    Err(CookieError::Undecryptable),
+                    "byte {i} bit {bit:#x}"
+                );
             }
         }
         // The version byte is checked explicitly.
         let mut t = raw.clone();
         t[0] = 2;
-        assert_eq!(c.open("sess", &URL_SAFE_NO_PAD.encode(&t)), Err(CookieError::Malformed));
+        assert_eq!(
+            c.open("sess", &URL_SAFE_NO_PAD.encode(&t)),
+            Err(CookieError::Malformed)
+        );
     }
 
     #[test]
@@ -179,7 +206,13 @@ mod tests {
         for cut in 0..raw.len() {
             let v = URL_SAFE_NO_PAD.encode(&raw[..cut]);
             let r = c.open("sess", &v);
-            assert!(matches!(r, Err(CookieError::Malformed) | Err(CookieError::Undecryptable)), "cut {cut}: {r:?}");
+            assert!(
+                matches!(
+                    r,
+                    Err(CookieError::Malformed) | Err(CookieError::Undecryptable)
+                ),
+                "cut {cut}: {r:?}"
+            );
         }
         // String truncation that breaks base64 framing.
         for cut in 0..sealed.len() {
@@ -194,9 +227,18 @@ mod tests {
         let cases: &[(&str, CookieError)] = &[
             ("", CookieError::Malformed),
             ("abc", CookieError::Malformed),
-            ("!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!", CookieError::Malformed),
-            ("AQ==AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", CookieError::Malformed),
-            ("é€é€é€é€é€é€é€é€é€é€é€é€é€é€é€é€é€é€é€é€", CookieError::Malformed),
+            (
+                "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!",
+                CookieError::Malformed,
+            ),
+            (
+                "AQ==AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+                CookieError::Malformed,
+            ),
+            (
+                "é€é€é€é€é€é€é€é€é€é€é€é€é€é€é€é€é€é€é€é€",
+                CookieError::Malformed,
+            ),
             (&long_junk, CookieError::Malformed), // version byte 0
         ];
         for (v, want) in cases {
@@ -211,12 +253,20 @@ mod tests {
         let v = "!".repeat(MAX_SEALED_LEN + 1);
         assert_eq!(c.open("sess", &v), Err(CookieError::TooLarge));
         // Sealing something that would not fit is refused.
-        assert_eq!(c.seal("sess", &vec![0u8; MAX_SEALED_LEN]), Err(CookieError::TooLarge));
+        assert_eq!(
+            c.seal("sess", &vec![0u8; MAX_SEALED_LEN]),
+            Err(CookieError::TooLarge)
+        );
         let max_pt = MAX_SEALED_LEN * 3 / 4 - 29;
-        let s = c.seal("sess", &vec![0u8; max_pt]).expect("largest plaintext fits");
+        let s = c
+            .seal("sess", &vec![0u8; max_pt])
+            .expect("largest plaintext fits");
         assert!(s.len() <= MAX_SEALED_LEN);
         assert_eq!(c.open("sess", &s).map(|p| p.len()), Ok(max_pt));
-        assert_eq!(c.seal("sess", &vec![0u8; max_pt + 1]), Err(CookieError::TooLarge));
+        assert_eq!(
+            c.seal("sess", &vec![0u8; max_pt + 1]),
+            Err(CookieError::TooLarge)
+        );
     }
 
     #[test]
@@ -231,7 +281,12 @@ mod tests {
         ];
         for (keys, ok) in cases {
             let c = cipher(keys);
-            assert_eq!(c.open("sess", &sealed_old).is_ok(), *ok, "{} keys", keys.len());
+            assert_eq!(
+                c.open("sess", &sealed_old).is_ok(),
+                *ok,
+                "{} keys",
+                keys.len()
+            );
             if !ok {
                 assert_eq!(c.open("sess", &sealed_old), Err(CookieError::Undecryptable));
             }
@@ -239,16 +294,32 @@ mod tests {
         // After rotation the new key encrypts: the old cipher alone cannot open it.
         let rotated = cipher(&[K2, K1]);
         let sealed_new = rotated.seal("sess", b"payload").expect("seal");
-        assert_eq!(old.open("sess", &sealed_new), Err(CookieError::Undecryptable));
-        assert_eq!(cipher(&[K2]).open("sess", &sealed_new), Ok(b"payload".to_vec()));
+        assert_eq!(
+            old.open("sess", &sealed_new),
+            Err(CookieError::Undecryptable)
+        );
+        assert_eq!(
+            cipher(&[K2]).open("sess", &sealed_new),
+            Ok(b"payload".to_vec())
+        );
     }
 
     #[test]
     fn name_is_bound_as_associated_data() {
         let c = cipher(&[K1]);
         let sealed = c.seal("__Host-octogate", b"payload").expect("seal");
-        for other in ["__Host-octogate_login_abc", "octogate", "__host-octogate", "", "__Host-octogate "] {
-            assert_eq!(c.open(other, &sealed), Err(CookieError::Undecryptable), "{other:?}");
+        for other in [
+            "__Host-octogate_login_abc",
+            "octogate",
+            "__host-octogate",
+            "",
+            "__Host-octogate ",
+        ] {
+            assert_eq!(
+                c.open(other, &sealed),
+                Err(CookieError::Undecryptable),
+                "{other:?}"
+            );
         }
         assert!(c.open("__Host-octogate", &sealed).is_ok());
     }

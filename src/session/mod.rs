@@ -56,7 +56,10 @@ mod tests {
     #[test]
     fn full_cookie_round_trip() {
         let cipher = CookieCipher::new(&[[7; 32]]).expect("key");
-        let attrs = CookieAttrs { secure: true, max_age: None };
+        let attrs = CookieAttrs {
+            secure: true,
+            max_age: None,
+        };
         let name = "__Host-octogate";
         for (groups, refresh_len, chunks) in [(2usize, 10usize, 0usize), (150, 6000, 3)] {
             let identity = Identity {
@@ -67,11 +70,22 @@ mod tests {
                 preferred_username: None,
                 groups: (0..groups).map(|i| format!("group-{i:03}")).collect(),
             };
-            let s = SessionData::new(identity, Some(Grant { role: "publisher".into(), superuser: false }), 100, Some("r".repeat(refresh_len)), None);
+            let s = SessionData::new(
+                identity,
+                Some(Grant {
+                    role: "publisher".into(),
+                    superuser: false,
+                }),
+                100,
+                Some("r".repeat(refresh_len)),
+                None,
+            );
             let sealed = cipher.seal(name, &s.encode()).expect("seal");
             let set = set_cookie_headers(name, &sealed, &attrs, 0).expect("set");
             let h = cookie_header(&set);
-            let (value, n) = read([&h].into_iter(), name).expect("read").expect("present");
+            let (value, n) = read([&h].into_iter(), name)
+                .expect("read")
+                .expect("present");
             assert_eq!(n, chunks, "groups {groups}");
             let opened = cipher.open(name, &value).expect("open");
             assert_eq!(SessionData::decode(&opened), Ok(s));
@@ -87,10 +101,16 @@ mod tests {
         let nb = login_cookie_name("og", &b.state).expect("name b");
         assert_ne!(na, nb);
         let sealed_a = cipher.seal(&na, &a.encode()).expect("seal");
-        assert_eq!(cipher.open(&na, &sealed_a).map(|p| LoginState::decode(&p)), Ok(Ok(a)));
+        assert_eq!(
+            cipher.open(&na, &sealed_a).map(|p| LoginState::decode(&p)),
+            Ok(Ok(a))
+        );
         // A sign-in cookie replayed under another tab's name does not open.
         assert_eq!(cipher.open(&nb, &sealed_a), Err(CookieError::Undecryptable));
         // Nor as the session cookie.
-        assert_eq!(cipher.open("og", &sealed_a), Err(CookieError::Undecryptable));
+        assert_eq!(
+            cipher.open("og", &sealed_a),
+            Err(CookieError::Undecryptable)
+        );
     }
 }

@@ -109,7 +109,14 @@ mod compact_identity {
 
     pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Identity, D::Error> {
         let c = C::deserialize(d)?;
-        Ok(Identity { sub: c.s, email: c.e, email_verified: c.ev, name: c.n, preferred_username: c.u, groups: c.g })
+        Ok(Identity {
+            sub: c.s,
+            email: c.e,
+            email_verified: c.ev,
+            name: c.n,
+            preferred_username: c.u,
+            groups: c.g,
+        })
     }
 }
 
@@ -125,11 +132,19 @@ mod compact_grant {
     }
 
     pub fn serialize<S: serde::Serializer>(g: &Option<Grant>, s: S) -> Result<S::Ok, S::Error> {
-        g.as_ref().map(|g| C { r: g.role.clone(), su: g.superuser }).serialize(s)
+        g.as_ref()
+            .map(|g| C {
+                r: g.role.clone(),
+                su: g.superuser,
+            })
+            .serialize(s)
     }
 
     pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Grant>, D::Error> {
-        Ok(Option::<C>::deserialize(d)?.map(|c| Grant { role: c.r, superuser: c.su }))
+        Ok(Option::<C>::deserialize(d)?.map(|c| Grant {
+            role: c.r,
+            superuser: c.su,
+        }))
     }
 }
 
@@ -144,7 +159,12 @@ pub struct SessionData {
     #[serde(rename = "id", with = "compact_identity")]
     pub identity: Identity,
     /// The last access decision.
-    #[serde(rename = "gr", default, skip_serializing_if = "Option::is_none", with = "compact_grant")]
+    #[serde(
+        rename = "gr",
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "compact_grant"
+    )]
     pub grant: Option<Grant>,
     /// When the user signed in (unix seconds).
     #[serde(rename = "ia")]
@@ -165,7 +185,13 @@ pub struct SessionData {
 
 impl SessionData {
     /// A new session signed in at `now`, with a fresh random session id.
-    pub fn new(identity: Identity, grant: Option<Grant>, now: u64, refresh_token: Option<String>, id_token_hint: Option<String>) -> Self {
+    pub fn new(
+        identity: Identity,
+        grant: Option<Grant>,
+        now: u64,
+        refresh_token: Option<String>,
+        id_token_hint: Option<String>,
+    ) -> Self {
         Self {
             v: SESSION_VERSION,
             sid: random_token(16),
@@ -195,7 +221,11 @@ impl SessionData {
         if now >= self.last_seen.saturating_add(cfg.idle_timeout.as_secs()) {
             return SessionCheck::Expired(ExpiredReason::Idle);
         }
-        if now >= self.last_refresh.saturating_add(cfg.refresh_interval.as_secs()) {
+        if now
+            >= self
+                .last_refresh
+                .saturating_add(cfg.refresh_interval.as_secs())
+        {
             return SessionCheck::NeedsRefresh;
         }
         SessionCheck::Valid
@@ -299,7 +329,9 @@ impl LoginState {
 /// (and at most 512).
 pub fn login_cookie_name(session_cookie: &str, state: &str) -> Option<String> {
     let ok = (22..=512).contains(&state.len())
-        && state.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        && state
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
     if !ok {
         return None;
     }
@@ -352,7 +384,9 @@ mod tests {
         for (bytes, len) in [(16usize, 22usize), (32, 43), (0, 0), (1, 2)] {
             let t = random_token(bytes);
             assert_eq!(t.len(), len, "{bytes}");
-            assert!(t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
+            assert!(t
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
         }
         assert_ne!(random_token(16), random_token(16));
     }
@@ -362,18 +396,78 @@ mod tests {
         let t0 = 1_700_000_000u64;
         let cases: &[(&str, SessionData, u64, SessionCheck)] = &[
             ("fresh", session(t0, t0, t0), t0, SessionCheck::Valid),
-            ("just before refresh", session(t0, t0 + 500, t0), t0 + 599, SessionCheck::Valid),
-            ("refresh due exactly", session(t0, t0 + 500, t0), t0 + 600, SessionCheck::NeedsRefresh),
-            ("refresh due later", session(t0, t0 + 3000, t0), t0 + 3600, SessionCheck::NeedsRefresh),
-            ("idle just before", session(t0, t0 + 10, t0 + 10), t0 + 10 + 2 * H - 1, SessionCheck::NeedsRefresh),
-            ("idle exactly", session(t0, t0 + 10, t0 + 10), t0 + 10 + 2 * H, SessionCheck::Expired(ExpiredReason::Idle)),
-            ("absolute just before", session(t0, t0 + 12 * H - 5, t0 + 12 * H - 5), t0 + 12 * H - 1, SessionCheck::Valid),
-            ("absolute exactly", session(t0, t0 + 12 * H - 5, t0 + 12 * H - 5), t0 + 12 * H, SessionCheck::Expired(ExpiredReason::Absolute)),
-            ("absolute wins over idle", session(t0, t0, t0), t0 + 13 * H, SessionCheck::Expired(ExpiredReason::Absolute)),
-            ("issued 60s ahead ok", session(t0 + 60, t0 + 60, t0 + 60), t0, SessionCheck::Valid),
-            ("issued 61s ahead", session(t0 + 61, t0 + 61, t0 + 61), t0, SessionCheck::Expired(ExpiredReason::FutureIssued)),
-            ("issued far future", session(u64::MAX, u64::MAX, u64::MAX), t0, SessionCheck::Expired(ExpiredReason::FutureIssued)),
-            ("saturates closed at u64::MAX", session(u64::MAX - 10, u64::MAX - 10, u64::MAX - 10), u64::MAX, SessionCheck::Expired(ExpiredReason::Absolute)),
+            (
+                "just before refresh",
+                session(t0, t0 + 500, t0),
+                t0 + 599,
+                SessionCheck::Valid,
+            ),
+            (
+                "refresh due exactly",
+                session(t0, t0 + 500, t0),
+                t0 + 600,
+                SessionCheck::NeedsRefresh,
+            ),
+            (
+                "refresh due later",
+                session(t0, t0 + 3000, t0),
+                t0 + 3600,
+                SessionCheck::NeedsRefresh,
+            ),
+            (
+                "idle just before",
+                session(t0, t0 + 10, t0 + 10),
+                t0 + 10 + 2 * H - 1,
+                SessionCheck::NeedsRefresh,
+            ),
+            (
+                "idle exactly",
+                session(t0, t0 + 10, t0 + 10),
+                t0 + 10 + 2 * H,
+                SessionCheck::Expired(ExpiredReason::Idle),
+            ),
+            (
+                "absolute just before",
+                session(t0, t0 + 12 * H - 5, t0 + 12 * H - 5),
+                t0 + 12 * H - 1,
+                SessionCheck::Valid,
+            ),
+            (
+                "absolute exactly",
+                session(t0, t0 + 12 * H - 5, t0 + 12 * H - 5),
+                t0 + 12 * H,
+                SessionCheck::Expired(ExpiredReason::Absolute),
+            ),
+            (
+                "absolute wins over idle",
+                session(t0, t0, t0),
+                t0 + 13 * H,
+                SessionCheck::Expired(ExpiredReason::Absolute),
+            ),
+            (
+                "issued 60s ahead ok",
+                session(t0 + 60, t0 + 60, t0 + 60),
+                t0,
+                SessionCheck::Valid,
+            ),
+            (
+                "issued 61s ahead",
+                session(t0 + 61, t0 + 61, t0 + 61),
+                t0,
+                SessionCheck::Expired(ExpiredReason::FutureIssued),
+            ),
+            (
+                "issued far future",
+                session(u64::MAX, u64::MAX, u64::MAX),
+                t0,
+                SessionCheck::Expired(ExpiredReason::FutureIssued),
+            ),
+            (
+                "saturates closed at u64::MAX",
+                session(u64::MAX - 10, u64::MAX - 10, u64::MAX - 10),
+                u64::MAX,
+                SessionCheck::Expired(ExpiredReason::Absolute),
+            ),
             ("zero times", session(0, 0, 0), 0, SessionCheck::Valid),
         ];
         for (label, s, now, want) in cases {
@@ -385,7 +479,13 @@ mod tests {
     fn refresh_overdue_cases() {
         let t0 = 1_000_000u64;
         let s = session(t0, t0, t0);
-        for (now, want) in [(t0, false), (t0 + 600, false), (t0 + 900, false), (t0 + 901, true), (u64::MAX, true)] {
+        for (now, want) in [
+            (t0, false),
+            (t0 + 600, false),
+            (t0 + 900, false),
+            (t0 + 901, true),
+            (u64::MAX, true),
+        ] {
             assert_eq!(s.refresh_overdue(now, &times()), want, "now {now}");
         }
         assert!(!session(u64::MAX, u64::MAX, u64::MAX).refresh_overdue(u64::MAX, &times()));
@@ -393,12 +493,28 @@ mod tests {
 
     #[test]
     fn session_round_trip_and_compact() {
-        let mut s = SessionData::new(identity(), Some(Grant { role: "developer".into(), superuser: true }), 42, Some("rt".into()), Some("idt".into()));
+        let mut s = SessionData::new(
+            identity(),
+            Some(Grant {
+                role: "developer".into(),
+                superuser: true,
+            }),
+            42,
+            Some("rt".into()),
+            Some("idt".into()),
+        );
         assert_eq!(s.sid.len(), 22);
         let bytes = s.encode();
         assert_eq!(SessionData::decode(&bytes), Ok(s.clone()));
         let text = String::from_utf8(bytes).expect("utf8");
-        for long in ["identity", "email_verified", "preferred_username", "issued_at", "refresh_token", "superuser"] {
+        for long in [
+            "identity",
+            "email_verified",
+            "preferred_username",
+            "issued_at",
+            "refresh_token",
+            "superuser",
+        ] {
             assert!(!text.contains(long), "{long} in {text}");
         }
         s.grant = None;
@@ -421,7 +537,12 @@ mod tests {
             (vec![b' '; MAX_PAYLOAD + 1], CookieError::TooLarge),
         ];
         for (bytes, want) in cases {
-            assert_eq!(SessionData::decode(&bytes), Err(want), "{:.60}", String::from_utf8_lossy(&bytes));
+            assert_eq!(
+                SessionData::decode(&bytes),
+                Err(want),
+                "{:.60}",
+                String::from_utf8_lossy(&bytes)
+            );
         }
         assert!(SessionData::decode(good.as_bytes()).is_ok());
     }
@@ -432,10 +553,23 @@ mod tests {
         assert_eq!(l.state.len(), 43);
         assert_ne!(l.state, l.nonce);
         assert_eq!(LoginState::decode(&l.encode()), Ok(l.clone()));
-        let bad = String::from_utf8(l.encode()).expect("utf8").replacen("\"v\":1", "\"v\":9", 1);
-        assert_eq!(LoginState::decode(bad.as_bytes()), Err(CookieError::Malformed));
+        let bad = String::from_utf8(l.encode())
+            .expect("utf8")
+            .replacen("\"v\":1", "\"v\":9", 1);
+        assert_eq!(
+            LoginState::decode(bad.as_bytes()),
+            Err(CookieError::Malformed)
+        );
         let timeout = Duration::from_secs(600);
-        for (now, want) in [(1000u64, false), (1599, false), (1600, true), (939, true), (940, false), (0, true), (u64::MAX, true)] {
+        for (now, want) in [
+            (1000u64, false),
+            (1599, false),
+            (1600, true),
+            (939, true),
+            (940, false),
+            (0, true),
+            (u64::MAX, true),
+        ] {
             assert_eq!(l.expired(now, timeout), want, "now {now}");
         }
     }
@@ -446,7 +580,10 @@ mod tests {
         let long = "a".repeat(513);
         let cases: &[(&str, Option<&str>)] = &[
             (s22, Some("__Host-og_login_abcdefghijklmnop")),
-            ("ABCDEFGHIJKLMNOP-_qrstuvwxyz0123456789", Some("__Host-og_login_ABCDEFGHIJKLMNOP")),
+            (
+                "ABCDEFGHIJKLMNOP-_qrstuvwxyz0123456789",
+                Some("__Host-og_login_ABCDEFGHIJKLMNOP"),
+            ),
             ("abcdefghijklmnopqrstu", None),
             ("", None),
             ("abcdefghijklmnopqrst;v", None),
@@ -457,7 +594,11 @@ mod tests {
             (&long, None),
         ];
         for (state, want) in cases {
-            assert_eq!(login_cookie_name("__Host-og", state).as_deref(), *want, "{state:?}");
+            assert_eq!(
+                login_cookie_name("__Host-og", state).as_deref(),
+                *want,
+                "{state:?}"
+            );
         }
     }
 }

@@ -10,9 +10,18 @@ use super::*;
 
 /// Sends `METHOD TARGET HTTP/1.1` exactly as written (no normalisation on our side) with `host`
 /// and extra header lines ("Name: value\r\n" each).
-pub fn send_target(addr: SocketAddr, method: &str, target: &str, host: &str, extra: &str) -> RawResponse {
-    raw(addr, &format!("{method} {target} HTTP/1.1\r\nhost: {host}\r\n{extra}connection: close\r\n\r\n"))
-        .unwrap_or_else(|e| panic!("{method} {target:?}: {e}"))
+pub fn send_target(
+    addr: SocketAddr,
+    method: &str,
+    target: &str,
+    host: &str,
+    extra: &str,
+) -> RawResponse {
+    raw(
+        addr,
+        &format!("{method} {target} HTTP/1.1\r\nhost: {host}\r\n{extra}connection: close\r\n\r\n"),
+    )
+    .unwrap_or_else(|e| panic!("{method} {target:?}: {e}"))
 }
 
 /// Headers a browser navigation carries.
@@ -22,7 +31,12 @@ pub const NAV: &str = "accept: text/html,application/xhtml+xml\r\n";
 /// session cookie and the final response.
 pub fn sign_in(base: &str, start: &str, login: &str) -> (Jar, RawResponse, String) {
     let mut jar = Jar::default();
-    let (resp, url, _pages) = navigate(&mut jar, &format!("{base}{start}"), login, &format!("{login}-pw"));
+    let (resp, url, _pages) = navigate(
+        &mut jar,
+        &format!("{base}{start}"),
+        login,
+        &format!("{login}-pw"),
+    );
     (jar, resp, url)
 }
 
@@ -36,7 +50,9 @@ pub fn userinfo(addr: SocketAddr, jar: &Jar) -> (u16, serde_json::Value) {
 /// The value of a query parameter of a URL (decoded).
 pub fn query_param(url: &str, name: &str) -> Option<String> {
     let q = url.split_once('?')?.1;
-    url::form_urlencoded::parse(q.as_bytes()).find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
+    url::form_urlencoded::parse(q.as_bytes())
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
 }
 
 /// Line (1-based) of the first line of `text` containing `needle`, after skipping `skip` matches.
@@ -51,8 +67,16 @@ pub fn line_of(text: &str, needle: &str, skip: usize) -> usize {
 
 /// Runs `octogate check-config FILE`; returns (exit code, stdout, stderr).
 pub fn check_config(file: &Path) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_octogate")).arg("check-config").arg(file).output().expect("run check-config");
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    let out = Command::new(env!("CARGO_BIN_EXE_octogate"))
+        .arg("check-config")
+        .arg(file)
+        .output()
+        .expect("run check-config");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 /// A running nginx (`daemon off`), killed on drop.
@@ -67,10 +91,23 @@ impl Nginx {
     pub fn start(dir: PathBuf, conf: &str, addr: SocketAddr) -> Result<Nginx, String> {
         let path = dir.join("nginx.conf");
         std::fs::write(&path, conf).map_err(|e| e.to_string())?;
-        let bin = ["/usr/sbin/nginx", "/usr/bin/nginx"].into_iter().find(|p| Path::new(p).exists()).ok_or("nginx not installed")?;
-        let test = Command::new(bin).arg("-t").arg("-p").arg(&dir).arg("-c").arg(&path).output().map_err(|e| e.to_string())?;
+        let bin = ["/usr/sbin/nginx", "/usr/bin/nginx"]
+            .into_iter()
+            .find(|p| Path::new(p).exists())
+            .ok_or("nginx not installed")?;
+        let test = Command::new(bin)
+            .arg("-t")
+            .arg("-p")
+            .arg(&dir)
+            .arg("-c")
+            .arg(&path)
+            .output()
+            .map_err(|e| e.to_string())?;
         if !test.status.success() {
-            return Err(format!("nginx -t failed: {}", String::from_utf8_lossy(&test.stderr)));
+            return Err(format!(
+                "nginx -t failed: {}",
+                String::from_utf8_lossy(&test.stderr)
+            ));
         }
         let child = Command::new(bin)
             .arg("-p")
@@ -90,7 +127,10 @@ impl Nginx {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        Err(format!("nginx did not listen on {addr}; error log:\n{}", n.error_log()))
+        Err(format!(
+            "nginx did not listen on {addr}; error log:\n{}",
+            n.error_log()
+        ))
     }
 
     pub fn error_log(&self) -> String {
@@ -110,7 +150,13 @@ impl Drop for Nginx {
 
 /// Turns the documented nginx example into a runnable config: the `server` blocks of `example`
 /// with TLS and names replaced for loopback ports, wrapped in a minimal main context.
-pub fn nginx_conf_from_example(example: &str, dir: &Path, listen: u16, octogate: SocketAddr, october: SocketAddr) -> String {
+pub fn nginx_conf_from_example(
+    example: &str,
+    dir: &Path,
+    listen: u16,
+    octogate: SocketAddr,
+    october: SocketAddr,
+) -> String {
     let mut body = String::new();
     let mut skip_server = false;
     let mut depth = 0i32;
@@ -157,7 +203,11 @@ pub fn start_octogate_behind(spec: &ConfigSpec, public_url: &str) -> Octogate {
     let own = format!("public_url = \"http://127.0.0.1:{}\"", spec.port);
     let text = spec.render(&keys);
     assert!(text.contains(&own));
-    std::fs::write(&config_path, text.replacen(&own, &format!("public_url = \"{public_url}\""), 1)).unwrap();
+    std::fs::write(
+        &config_path,
+        text.replacen(&own, &format!("public_url = \"{public_url}\""), 1),
+    )
+    .unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_octogate"))
         .args(["run", "--config"])
         .arg(&config_path)
@@ -167,7 +217,19 @@ pub fn start_octogate_behind(spec: &ConfigSpec, public_url: &str) -> Octogate {
         .spawn()
         .expect("spawn octogate");
     let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
-    for pipe in [child.stderr.take().map(|p| Box::new(p) as Box<dyn std::io::Read + Send>), child.stdout.take().map(|p| Box::new(p) as Box<dyn std::io::Read + Send>)].into_iter().flatten() {
+    for pipe in [
+        child
+            .stderr
+            .take()
+            .map(|p| Box::new(p) as Box<dyn std::io::Read + Send>),
+        child
+            .stdout
+            .take()
+            .map(|p| Box::new(p) as Box<dyn std::io::Read + Send>),
+    ]
+    .into_iter()
+    .flatten()
+    {
         let log = log.clone();
         std::thread::spawn(move || {
             use std::io::BufRead;
@@ -179,7 +241,14 @@ pub fn start_octogate_behind(spec: &ConfigSpec, public_url: &str) -> Octogate {
         });
     }
     let addr: SocketAddr = format!("127.0.0.1:{}", spec.port).parse().unwrap();
-    let og = Octogate { child, addr, dir, config_path, keys, log };
+    let og = Octogate {
+        child,
+        addr,
+        dir,
+        config_path,
+        keys,
+        log,
+    };
     og.wait_healthy();
     og
 }
@@ -187,14 +256,19 @@ pub fn start_octogate_behind(spec: &ConfigSpec, public_url: &str) -> Octogate {
 /// Sends a raw request from the local address `from` (e.g. 127.0.0.2, which is loopback but not
 /// in `trusted_proxies = ["127.0.0.1/32"]`).
 pub fn raw_from(from: std::net::IpAddr, addr: SocketAddr, request: &str) -> RawResponse {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let std_stream = rt.block_on(async {
         let sock = tokio::net::TcpSocket::new_v4().unwrap();
         sock.bind(SocketAddr::new(from, 0)).unwrap();
         sock.connect(addr).await.unwrap().into_std().unwrap()
     });
     std_stream.set_nonblocking(false).unwrap();
-    std_stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    std_stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
     use std::io::Write;
     (&std_stream).write_all(request.as_bytes()).unwrap();
     read_response(&mut std::io::BufReader::new(std_stream)).unwrap()

@@ -24,7 +24,12 @@ pub fn repo() -> PathBuf {
 pub fn free_port() -> u16 {
     use std::sync::atomic::{AtomicU32, Ordering};
     static NEXT: AtomicU32 = AtomicU32::new(0);
-    let _ = NEXT.compare_exchange(0, 20_000 + (std::process::id() % 500) * 24, Ordering::SeqCst, Ordering::SeqCst);
+    let _ = NEXT.compare_exchange(
+        0,
+        20_000 + (std::process::id() % 500) * 24,
+        Ordering::SeqCst,
+        Ordering::SeqCst,
+    );
     loop {
         let p = NEXT.fetch_add(1, Ordering::SeqCst);
         let port = (20_000 + (p - 20_000) % 12_000) as u16;
@@ -35,7 +40,11 @@ pub fn free_port() -> u16 {
 }
 
 pub fn tmpdir(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("octogate-test-{tag}-{}-{}", std::process::id(), free_port()));
+    let d = std::env::temp_dir().join(format!(
+        "octogate-test-{tag}-{}-{}",
+        std::process::id(),
+        free_port()
+    ));
     std::fs::create_dir_all(&d).unwrap();
     d
 }
@@ -50,10 +59,16 @@ pub struct Seen {
 
 impl Seen {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
     pub fn header_names(&self) -> Vec<String> {
-        self.headers.iter().map(|(k, _)| k.to_ascii_lowercase()).collect()
+        self.headers
+            .iter()
+            .map(|(k, _)| k.to_ascii_lowercase())
+            .collect()
     }
 }
 
@@ -100,7 +115,10 @@ impl Upstream {
     }
 }
 
-fn read_head(r: &mut BufReader<TcpStream>) -> std::io::Result<Option<(String, String, Vec<(String, String)>)>> {
+/// A request head: method, target, headers.
+type Head = (String, String, Vec<(String, String)>);
+
+fn read_head(r: &mut BufReader<TcpStream>) -> std::io::Result<Option<Head>> {
     let mut line = String::new();
     if r.read_line(&mut line)? == 0 {
         return Ok(None);
@@ -127,16 +145,28 @@ fn serve_upstream(stream: TcpStream, seen: Arc<Mutex<Vec<Seen>>>) -> std::io::Re
     let mut w = stream.try_clone()?;
     let mut r = BufReader::new(stream);
     while let Some((method, target, headers)) = read_head(&mut r)? {
-        let get = |n: &str| headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(n)).map(|(_, v)| v.clone());
-        seen.lock().unwrap().push(Seen { method: method.clone(), target: target.clone(), headers: headers.clone() });
-        let body_len: u64 = get("content-length").and_then(|v| v.parse().ok()).unwrap_or(0);
+        let get = |n: &str| {
+            headers
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(n))
+                .map(|(_, v)| v.clone())
+        };
+        seen.lock().unwrap().push(Seen {
+            method: method.clone(),
+            target: target.clone(),
+            headers: headers.clone(),
+        });
+        let body_len: u64 = get("content-length")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
         let chunked = get("transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked"));
         let mut received: u64 = 0;
         if chunked {
             loop {
                 let mut size = String::new();
                 r.read_line(&mut size)?;
-                let n = u64::from_str_radix(size.trim().split(';').next().unwrap_or("0"), 16).unwrap_or(0);
+                let n = u64::from_str_radix(size.trim().split(';').next().unwrap_or("0"), 16)
+                    .unwrap_or(0);
                 if n == 0 {
                     let mut end = String::new();
                     r.read_line(&mut end)?;
@@ -182,7 +212,11 @@ fn serve_upstream(stream: TcpStream, seen: Arc<Mutex<Vec<Seen>>>) -> std::io::Re
                 w.write_all(&buf[..n])?;
             }
         }
-        let body = if target == "/upload" { format!("received {received}") } else { "ok".to_string() };
+        let body = if target == "/upload" {
+            format!("received {received}")
+        } else {
+            "ok".to_string()
+        };
         write!(w, "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: {}\r\nx-upstream: yes\r\nconnection: keep-alive, x-upstream-hop\r\nx-upstream-hop: secret\r\nkeep-alive: timeout=5\r\n\r\n{body}", body.len())?;
     }
     Ok(())
@@ -208,7 +242,11 @@ pub fn keys(dir: &std::path::Path) -> Keys {
     let k = octogate::assertion::generate_keys();
     let pem_path = dir.join("signing.pem");
     std::fs::write(&pem_path, &k.signing_key_pem).unwrap();
-    Keys { cookie_key: k.cookie_key_b64, pem_path, public_b64: k.public_key_b64 }
+    Keys {
+        cookie_key: k.cookie_key_b64,
+        pem_path,
+        public_b64: k.public_key_b64,
+    }
 }
 
 /// A config for tests. `extra` is appended verbatim (more sections/keys).
@@ -294,7 +332,19 @@ impl Octogate {
             .spawn()
             .expect("spawn octogate");
         let log = Arc::new(Mutex::new(String::new()));
-        for pipe in [child.stderr.take().map(|p| Box::new(p) as Box<dyn Read + Send>), child.stdout.take().map(|p| Box::new(p) as Box<dyn Read + Send>)].into_iter().flatten() {
+        for pipe in [
+            child
+                .stderr
+                .take()
+                .map(|p| Box::new(p) as Box<dyn Read + Send>),
+            child
+                .stdout
+                .take()
+                .map(|p| Box::new(p) as Box<dyn Read + Send>),
+        ]
+        .into_iter()
+        .flatten()
+        {
             let log = log.clone();
             std::thread::spawn(move || {
                 for line in BufReader::new(pipe).lines().map_while(Result::ok) {
@@ -305,7 +355,14 @@ impl Octogate {
             });
         }
         let addr: SocketAddr = format!("127.0.0.1:{}", spec.port).parse().unwrap();
-        let og = Octogate { child, addr, dir, config_path, keys, log };
+        let og = Octogate {
+            child,
+            addr,
+            dir,
+            config_path,
+            keys,
+            log,
+        };
         og.wait_healthy();
         og
     }
@@ -313,7 +370,10 @@ impl Octogate {
     pub fn wait_healthy(&self) {
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
-            if let Ok(r) = raw(self.addr, "GET /healthz HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n") {
+            if let Ok(r) = raw(
+                self.addr,
+                "GET /healthz HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n",
+            ) {
                 if r.status == 200 {
                     return;
                 }
@@ -326,7 +386,10 @@ impl Octogate {
     pub fn wait_ready(&self, within: Duration) -> bool {
         let deadline = Instant::now() + within;
         while Instant::now() < deadline {
-            if let Ok(r) = raw(self.addr, "GET /readyz HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n") {
+            if let Ok(r) = raw(
+                self.addr,
+                "GET /readyz HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n",
+            ) {
                 if r.status == 200 {
                     return true;
                 }
@@ -359,7 +422,10 @@ impl Octogate {
     }
 
     pub fn signal(&self, sig: &str) {
-        Command::new("kill").args([&format!("-{sig}"), &self.pid().to_string()]).status().unwrap();
+        Command::new("kill")
+            .args([&format!("-{sig}"), &self.pid().to_string()])
+            .status()
+            .unwrap();
     }
 }
 
@@ -383,10 +449,17 @@ pub struct RawResponse {
 
 impl RawResponse {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
     pub fn headers_named(&self, name: &str) -> Vec<&str> {
-        self.headers.iter().filter(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str()).collect()
+        self.headers
+            .iter()
+            .filter(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+            .collect()
     }
     pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
@@ -404,9 +477,16 @@ pub fn raw(addr: SocketAddr, request: &str) -> std::io::Result<RawResponse> {
 pub fn read_response<R: BufRead>(r: &mut R) -> std::io::Result<RawResponse> {
     let mut line = String::new();
     if r.read_line(&mut line)? == 0 {
-        return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "no response"));
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::UnexpectedEof,
+            "no response",
+        ));
     }
-    let status: u16 = line.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let status: u16 = line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
     let mut headers = Vec::new();
     loop {
         let mut l = String::new();
@@ -419,7 +499,12 @@ pub fn read_response<R: BufRead>(r: &mut R) -> std::io::Result<RawResponse> {
             headers.push((k.trim().to_string(), v.trim().to_string()));
         }
     }
-    let get = |n: &str| headers.iter().find(|(k, _): &&(String, String)| k.eq_ignore_ascii_case(n)).map(|(_, v)| v.clone());
+    let get = |n: &str| {
+        headers
+            .iter()
+            .find(|(k, _): &&(String, String)| k.eq_ignore_ascii_case(n))
+            .map(|(_, v)| v.clone())
+    };
     let mut body = Vec::new();
     if status == 101 || status == 304 || status == 204 {
     } else if let Some(n) = get("content-length").and_then(|v| v.parse::<u64>().ok()) {
@@ -441,12 +526,20 @@ pub fn read_response<R: BufRead>(r: &mut R) -> std::io::Result<RawResponse> {
     } else {
         let _ = r.read_to_end(&mut body);
     }
-    Ok(RawResponse { status, headers, body })
+    Ok(RawResponse {
+        status,
+        headers,
+        body,
+    })
 }
 
 /// GET with extra header lines ("Name: value\r\n" each).
 pub fn get(addr: SocketAddr, path: &str, extra_headers: &str) -> RawResponse {
-    raw(addr, &format!("GET {path} HTTP/1.1\r\nhost: {addr}\r\n{extra_headers}connection: close\r\n\r\n")).expect("request")
+    raw(
+        addr,
+        &format!("GET {path} HTTP/1.1\r\nhost: {addr}\r\n{extra_headers}connection: close\r\n\r\n"),
+    )
+    .expect("request")
 }
 
 /// Minimal cookie jar over raw requests, for sign-in flows.
@@ -464,7 +557,8 @@ impl Jar {
                 if expired {
                     self.cookies.remove(k.trim());
                 } else {
-                    self.cookies.insert(k.trim().to_string(), v.trim().to_string());
+                    self.cookies
+                        .insert(k.trim().to_string(), v.trim().to_string());
                 }
             }
         }
@@ -473,7 +567,11 @@ impl Jar {
         if self.cookies.is_empty() {
             return String::new();
         }
-        let v: Vec<String> = self.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let v: Vec<String> = self
+            .cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
         format!("cookie: {}\r\n", v.join("; "))
     }
 }

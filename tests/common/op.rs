@@ -26,7 +26,13 @@ impl User {
     pub fn new(id: &'static str, login: &'static str, groups: &[&'static str]) -> User {
         let email: &'static str = Box::leak(format!("{login}@example.com").into_boxed_str());
         let password: &'static str = Box::leak(format!("{login}-pw").into_boxed_str());
-        User { id, login, password, email, groups: groups.to_vec() }
+        User {
+            id,
+            login,
+            password,
+            email,
+            groups: groups.to_vec(),
+        }
     }
 }
 
@@ -36,7 +42,11 @@ impl Op {
         Self::start_with(clients, users, serde_json::json!({}))
     }
 
-    pub fn start_with(clients: &[(&str, &str, &str)], users: &[User], extra: serde_json::Value) -> Op {
+    pub fn start_with(
+        clients: &[(&str, &str, &str)],
+        users: &[User],
+        extra: serde_json::Value,
+    ) -> Op {
         let dir = tmpdir("op");
         let mut cfg = serde_json::json!({
             "port": 0,
@@ -60,7 +70,10 @@ impl Op {
         let path = dir.join("op.json");
         std::fs::write(&path, cfg.to_string()).unwrap();
         let script = repo().join("tests/js/op/server.mjs");
-        assert!(repo().join("tests/js/node_modules/oidc-provider").exists(), "oidc-provider is not installed: run `npm ci --prefix tests/js` (CI does)");
+        assert!(
+            repo().join("tests/js/node_modules/oidc-provider").exists(),
+            "oidc-provider is not installed: run `npm ci --prefix tests/js` (CI does)"
+        );
         let mut child = Command::new("node")
             .arg(&script)
             .arg("--config")
@@ -71,11 +84,18 @@ impl Op {
             .spawn()
             .expect("node must be installed to run the test OpenID Provider");
         let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-        let ready: serde_json::Value = serde_json::from_str(line.trim()).unwrap_or_else(|e| panic!("bad OP ready line {line:?}: {e}"));
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let ready: serde_json::Value = serde_json::from_str(line.trim())
+            .unwrap_or_else(|e| panic!("bad OP ready line {line:?}: {e}"));
         let issuer = ready["issuer"].as_str().unwrap().to_string();
         let addr = issuer.trim_start_matches("http://").parse().unwrap();
-        Op { child, issuer, addr }
+        Op {
+            child,
+            issuer,
+            addr,
+        }
     }
 
     fn admin(&self, method: &str, path: &str, body: &str) -> RawResponse {
@@ -83,11 +103,19 @@ impl Op {
     }
 
     pub fn set_groups(&self, user: &str, groups: &[&str]) {
-        let r = self.admin("POST", &format!("/__admin/users/{user}/groups"), &serde_json::json!({ "groups": groups }).to_string());
+        let r = self.admin(
+            "POST",
+            &format!("/__admin/users/{user}/groups"),
+            &serde_json::json!({ "groups": groups }).to_string(),
+        );
         assert_eq!(r.status, 200, "{}", r.text());
     }
     pub fn disable(&self, user: &str) {
-        assert_eq!(self.admin("POST", &format!("/__admin/users/{user}/disable"), "{}").status, 200);
+        assert_eq!(
+            self.admin("POST", &format!("/__admin/users/{user}/disable"), "{}")
+                .status,
+            200
+        );
     }
     pub fn rotate_keys(&self) {
         assert_eq!(self.admin("POST", "/__admin/rotate-keys", "{}").status, 200);
@@ -156,13 +184,21 @@ fn form_action(html: &str, marker: &str) -> Option<String> {
 /// `login`/`password` when asked, granting consent) until a response that is not a redirect to
 /// the OP or to octogate's `/oauth2/` endpoints. Returns the final response, the URL it came from,
 /// and which OP pages were shown.
-pub fn navigate(jar: &mut Jar, url: &str, login: &str, password: &str) -> (RawResponse, String, Vec<&'static str>) {
+pub fn navigate(
+    jar: &mut Jar,
+    url: &str,
+    login: &str,
+    password: &str,
+) -> (RawResponse, String, Vec<&'static str>) {
     let mut url = url.to_string();
     let mut pages = Vec::new();
     for _ in 0..30 {
         let r = jar_get(jar, &url, "");
         if (300..400).contains(&r.status) {
-            let loc = r.header("location").expect("redirect without location").to_string();
+            let loc = r
+                .header("location")
+                .expect("redirect without location")
+                .to_string();
             url = absolute(&url, &loc);
             continue;
         }
@@ -172,7 +208,12 @@ pub fn navigate(jar: &mut Jar, url: &str, login: &str, password: &str) -> (RawRe
             let action = absolute(&url, &form_action(&html, "id=\"password\"").unwrap());
             let form = format!("login={login}&password={password}");
             let p = jar_post(jar, &action, &form);
-            assert!((300..400).contains(&p.status), "login POST answered {}: {}", p.status, p.text());
+            assert!(
+                (300..400).contains(&p.status),
+                "login POST answered {}: {}",
+                p.status,
+                p.text()
+            );
             url = absolute(&action, p.header("location").unwrap());
             continue;
         }
@@ -180,7 +221,11 @@ pub fn navigate(jar: &mut Jar, url: &str, login: &str, password: &str) -> (RawRe
             pages.push("consent");
             let action = absolute(&url, &form_action(&html, "id=\"consent\"").unwrap());
             let p = jar_post(jar, &action, "");
-            assert!((300..400).contains(&p.status), "consent POST answered {}", p.status);
+            assert!(
+                (300..400).contains(&p.status),
+                "consent POST answered {}",
+                p.status
+            );
             url = absolute(&action, p.header("location").unwrap());
             continue;
         }

@@ -26,7 +26,19 @@ pub fn spawn_octogate(port: u16, dir: PathBuf, keys: Keys, config_text: &str) ->
         .spawn()
         .expect("spawn octogate");
     let log = Arc::new(Mutex::new(String::new()));
-    for pipe in [child.stderr.take().map(|p| Box::new(p) as Box<dyn Read + Send>), child.stdout.take().map(|p| Box::new(p) as Box<dyn Read + Send>)].into_iter().flatten() {
+    for pipe in [
+        child
+            .stderr
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+        child
+            .stdout
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    ]
+    .into_iter()
+    .flatten()
+    {
         let log = log.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(pipe).lines().map_while(Result::ok) {
@@ -37,7 +49,14 @@ pub fn spawn_octogate(port: u16, dir: PathBuf, keys: Keys, config_text: &str) ->
         });
     }
     let addr = format!("127.0.0.1:{port}").parse().unwrap();
-    let og = Octogate { child, addr, dir, config_path, keys, log };
+    let og = Octogate {
+        child,
+        addr,
+        dir,
+        config_path,
+        keys,
+        log,
+    };
     og.wait_healthy();
     og
 }
@@ -45,7 +64,9 @@ pub fn spawn_octogate(port: u16, dir: PathBuf, keys: Keys, config_text: &str) ->
 /// The cipher octogate builds from one base64 cookie key.
 pub fn cipher(key_b64: &str) -> CookieCipher {
     use base64::Engine;
-    let b = base64::engine::general_purpose::STANDARD.decode(key_b64).unwrap();
+    let b = base64::engine::general_purpose::STANDARD
+        .decode(key_b64)
+        .unwrap();
     CookieCipher::new(&[<[u8; 32]>::try_from(b.as_slice()).unwrap()]).unwrap()
 }
 
@@ -59,7 +80,10 @@ pub fn seal_session(key_b64: &str, cookie_name: &str, data: &SessionData) -> Str
 }
 
 pub fn open_session(key_b64: &str, cookie_name: &str, value: &str) -> Option<SessionData> {
-    cipher(key_b64).open(cookie_name, value).ok().and_then(|p| SessionData::decode(&p).ok())
+    cipher(key_b64)
+        .open(cookie_name, value)
+        .ok()
+        .and_then(|p| SessionData::decode(&p).ok())
 }
 
 pub fn seal_login(key_b64: &str, cookie_name: &str, data: &LoginState) -> String {
@@ -67,7 +91,10 @@ pub fn seal_login(key_b64: &str, cookie_name: &str, data: &LoginState) -> String
 }
 
 pub fn open_login(key_b64: &str, cookie_name: &str, value: &str) -> Option<LoginState> {
-    cipher(key_b64).open(cookie_name, value).ok().and_then(|p| LoginState::decode(&p).ok())
+    cipher(key_b64)
+        .open(cookie_name, value)
+        .ok()
+        .and_then(|p| LoginState::decode(&p).ok())
 }
 
 /// The session value in a jar: the single cookie `name` or its chunks `name_0`, `name_1`, … joined.
@@ -111,7 +138,13 @@ fn form_action(html: &str, marker: &str) -> Option<String> {
 /// Like `navigate`, but stops at the first redirect to octogate's `/oauth2/callback` and returns
 /// that URL without requesting it. With `abort`, the OP's login/consent page is cancelled
 /// (`/interaction/:uid/abort`), which makes the OP answer the callback with `access_denied`.
-pub fn until_callback(jar: &mut Jar, url: &str, login: &str, password: &str, abort: bool) -> String {
+pub fn until_callback(
+    jar: &mut Jar,
+    url: &str,
+    login: &str,
+    password: &str,
+    abort: bool,
+) -> String {
     let mut url = url.to_string();
     for _ in 0..30 {
         if split_url(&url).1.starts_with("/oauth2/callback") {
@@ -119,7 +152,10 @@ pub fn until_callback(jar: &mut Jar, url: &str, login: &str, password: &str, abo
         }
         let r = jar_get(jar, &url, "");
         if (300..400).contains(&r.status) {
-            url = absolute(&url, r.header("location").expect("redirect without location"));
+            url = absolute(
+                &url,
+                r.header("location").expect("redirect without location"),
+            );
             continue;
         }
         let html = r.text();
@@ -133,32 +169,57 @@ pub fn until_callback(jar: &mut Jar, url: &str, login: &str, password: &str, abo
         if r.status == 200 && is_login {
             let action = absolute(&url, &form_action(&html, "id=\"password\"").unwrap());
             let p = jar_post(jar, &action, &format!("login={login}&password={password}"));
-            assert!((300..400).contains(&p.status), "login POST answered {}: {}", p.status, p.text());
+            assert!(
+                (300..400).contains(&p.status),
+                "login POST answered {}: {}",
+                p.status,
+                p.text()
+            );
             url = absolute(&action, p.header("location").unwrap());
             continue;
         }
         if r.status == 200 && is_consent {
             let action = absolute(&url, &form_action(&html, "id=\"consent\"").unwrap());
             let p = jar_post(jar, &action, "");
-            assert!((300..400).contains(&p.status), "consent POST answered {}", p.status);
+            assert!(
+                (300..400).contains(&p.status),
+                "consent POST answered {}",
+                p.status
+            );
             url = absolute(&action, p.header("location").unwrap());
             continue;
         }
-        panic!("never reached the callback; {url} answered {}: {}", r.status, r.text());
+        panic!(
+            "never reached the callback; {url} answered {}: {}",
+            r.status,
+            r.text()
+        );
     }
     panic!("too many redirects");
 }
 
 /// A request with any method, extra header lines and the jar's cookies (the jar is not updated).
-pub fn request(addr: std::net::SocketAddr, method: &str, path: &str, jar: Option<&Jar>, extra: &str) -> RawResponse {
+pub fn request(
+    addr: std::net::SocketAddr,
+    method: &str,
+    path: &str,
+    jar: Option<&Jar>,
+    extra: &str,
+) -> RawResponse {
     let cookies = jar.map(Jar::header).unwrap_or_default();
-    let body_headers = if method == "POST" { "content-length: 0\r\n" } else { "" };
+    let body_headers = if method == "POST" {
+        "content-length: 0\r\n"
+    } else {
+        ""
+    };
     raw(addr, &format!("{method} {path} HTTP/1.1\r\nhost: {addr}\r\n{cookies}{extra}{body_headers}connection: close\r\n\r\n")).expect("request")
 }
 
 /// The `Set-Cookie` header of `resp` for cookie `name`, if any.
 pub fn set_cookie<'a>(resp: &'a RawResponse, name: &str) -> Option<&'a str> {
-    resp.headers_named("set-cookie").into_iter().find(|c| c.split('=').next() == Some(name))
+    resp.headers_named("set-cookie")
+        .into_iter()
+        .find(|c| c.split('=').next() == Some(name))
 }
 
 /// Whether `resp` expires cookie `name`.
