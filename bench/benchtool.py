@@ -2,7 +2,7 @@
 """Helpers for bench/run.sh (Python 3.11, standard library only).
 
 Subcommands:
-  render TEMPLATE OUT            fill ${VAR} placeholders from the environment (missing = error)
+  render TEMPLATE OUT            fill @VAR@ placeholders from the environment (missing = error)
   procstat PID                   "<cpu_seconds> <peak_rss_kib> <nprocs>" summed over PID and its descendants
   signin URL                     scripted browser-like sign-in through the test OP; prints the
                                  Cookie header value (only the cookies set by URL's origin)
@@ -14,7 +14,6 @@ import http.client
 import json
 import os
 import re
-import string
 import sys
 import urllib.parse
 
@@ -23,10 +22,11 @@ import urllib.parse
 def render(tmpl, out):
     with open(tmpl) as f:
         text = f.read()
-    try:
-        filled = string.Template(text).substitute(os.environ)
-    except KeyError as e:
-        sys.exit(f"render {tmpl}: missing variable {e}")
+    def sub(m):
+        if m.group(1) not in os.environ:
+            sys.exit(f"render {tmpl}: missing variable {m.group(1)}")
+        return os.environ[m.group(1)]
+    filled = re.sub(r"@([A-Z_]+)@", sub, text)
     with open(out, "w") as f:
         f.write(filled)
 
@@ -194,7 +194,7 @@ def fetch(url, cookie=None):
     extra = {"Cookie": cookie} if cookie else {}
     status, headers, body = request(None, "GET", url, extra=extra)
     sc = sum(1 for k, _ in headers if k.lower() == "set-cookie")
-    print(f"{status} set-cookies={sc} {body[:200].strip()}")
+    print(f"{status} set-cookies={sc} {body[:4000].strip()}")
 
 # ---------------------------------------------------------------- wrk output
 
@@ -236,7 +236,7 @@ def table(path):
     for r in rows:
         if r["conns"] not in conc:
             conc.append(r["conns"])
-    hdr = f"{'row':<34}{'conns':>6}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'RSS MB':>8}{'CPU s/10k':>10}{'core%':>7}{'err':>6}  {'xRPS':>6}{'xP99':>6}{'xCPU':>6}"
+    hdr = f"{'row':<34}{'conns':>6}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'RSS MB':>8}{'CPU s/10k':>10}{'core%':>7}{'busy%':>11}{'other%':>7}{'err':>5}  {'xRPS':>6}{'xP99':>6}{'xCPU':>6}"
     print(hdr)
     print("-" * len(hdr))
     by = {}
@@ -255,7 +255,7 @@ def table(path):
                     return f"{r[k] / base[k]:>6.2f}"
                 return f"{'-':>6}"
             print(f"{r['label']:<34}{c:>6}{r['rps']:>10.0f}{r['p50']:>9.2f}{r['p99']:>9.2f}{r['rss_kib'] / 1024:>8.1f}"
-                  f"{r['cpu_per_10k']:>10.3f}{r['core_pct']:>7.0f}{r['errors']:>6}  {ratio('rps')}{ratio('p99')}{ratio('cpu_per_10k')}")
+                  f"{r['cpu_per_10k']:>10.3f}{r['core_pct']:>7.0f}{r['sut_busy']:>6.0f}/{r['wrk_busy']:<4.0f}{r['other_pct']:>7.0f}{r['errors']:>5}  {ratio('rps')}{ratio('p99')}{ratio('cpu_per_10k')}")
         print()
     print("Verdicts (targets from the brief; ratios are octogate at LOG=warn vs the named row, same conns):")
     for c in conc:
@@ -286,11 +286,56 @@ def table(path):
             v("auth throughput vs mod_auth_openidc", None, "row missing")
 
 
+def summary(line):
+    r = json.loads(line)
+    print(f"{r['rps']:.0f} req/s p50 {r['p50']:.2f}ms p99 {r['p99']:.2f}ms rss {r['rss_kib'] / 1024:.1f}MB "
+          f"cpu/10k {r['cpu_per_10k']:.3f}s core {r['core_pct']:.0f}% sut-cpu busy {r['sut_busy']:.0f}% "
+          f"wrk-cpu busy {r['wrk_busy']:.0f}% other {r['other_pct']:.0f}% upstream-seen {r['upstream_requests']}")
+
+
+def corestat(*cpus):
+    """'busy_ticks total_ticks' for each cpu given, space separated (from /proc/stat)."""
+    out = []
+    with open("/proc/stat") as f:
+        lines = {l.split()[0]: l.split()[1:] for l in f if l.startswith("cpu")}
+    for c in cpus:
+        v = [int(x) for x in lines[f"cpu{c}"][:8]]
+        idle = v[3] + v[4]
+        out.append(f"{sum(v) - idle}:{sum(v)}")
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:9]]
+    out.append(f"{sum(v) - v[3] - v[4]}:{sum(v)}")
+    print(" ".join(out))
+
+
+def quiet(max_wait, threshold):
+    """Wait (up to max_wait s) until the whole machine is nearly idle for 2 s in a row: other
+    tenants of the machine (builds, tests) skew a CPU-bound benchmark. Prints the last busy %."""
+    import time
+
+    def snap():
+        with open("/proc/stat") as f:
+            v = [int(x) for x in f.readline().split()[1:9]]
+        return sum(v) - v[3] - v[4], sum(v)
+    deadline = time.time() + float(max_wait)
+    calm = 0
+    pct = 100.0
+    while time.time() < deadline:
+        b0, t0 = snap()
+        time.sleep(1)
+        b1, t1 = snap()
+        pct = 100.0 * (b1 - b0) / max(1, t1 - t0)
+        calm = calm + 1 if pct < float(threshold) else 0
+        if calm >= 2:
+            break
+    print(f"{pct:.0f}")
+
+
 def main():
     if len(sys.argv) < 2:
         sys.exit(__doc__)
     cmd, args = sys.argv[1], sys.argv[2:]
-    {"render": render, "procstat": procstat, "signin": signin, "fetch": fetch, "wrkparse": wrkparse, "table": table}[cmd](*args)
+    {"render": render, "procstat": procstat, "signin": signin, "fetch": fetch, "wrkparse": wrkparse, "table": table, "summary": summary, "corestat": corestat, "quiet": quiet}[cmd](*args)
 
 
 if __name__ == "__main__":

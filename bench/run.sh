@@ -15,9 +15,11 @@ DURATION=${DURATION:-10s}
 WARMUP=${WARMUP:-2s}
 WRK_CPU=${WRK_CPU:-0}             # wrk is pinned here ...
 PROXY_CPU=${PROXY_CPU:-1}         # ... the server under test here ...
-UPSTREAM_CPU=${UPSTREAM_CPU:-0}   # ... the upstream behind the proxies here (shares with wrk)
+UPSTREAM_CPU=${UPSTREAM_CPU:-$PROXY_CPU}  # ... the upstream behind the proxies here (default: with the proxy)
 OP_CPU=${OP_CPU:-0}               # the test OP (idle during load)
-PORT_BASE=${PORT_BASE:-18080}
+PORT_BASE=${PORT_BASE:-$(( 20000 + RANDOM % 10000 ))}  # below the ephemeral range
+QUIET_WAIT=${QUIET_WAIT:-60}      # seconds to wait for other tenants' CPU use to calm down before each row
+QUIET_PCT=${QUIET_PCT:-15}        # "calm" = whole machine below this busy % for 2 s
 ROWS=${ROWS:-"baseline nginx og-public og-auth apache-oidc"}
 OCTOGATE=${OCTOGATE:-${CARGO_TARGET_DIR:-$REPO/target}/release/octogate}
 
@@ -127,7 +129,7 @@ awk '/BEGIN PRIVATE KEY/,/END PRIVATE KEY/' "$RUN/keygen.txt" > "$RUN/octogate-s
 [[ -n $COOKIE_KEY && -s $RUN/octogate-signing.pem ]] || die "could not read octogate keygen output"
 export COOKIE_KEY
 $TOOL render "$HERE/conf/octogate.toml" "$RUN/octogate.toml"
-"$OCTOGATE" check-config --config "$RUN/octogate.toml" > "$RUN/check-config.out" 2>&1 \
+"$OCTOGATE" check-config "$RUN/octogate.toml" > "$RUN/check-config.out" 2>&1 \
     || die "generated octogate config is invalid: $(cat "$RUN/check-config.out")"
 AP_PASSPHRASE=$(head -c 24 /dev/urandom | base64 | tr -d '/+=')
 export AP_PASSPHRASE
@@ -151,17 +153,35 @@ measure() {
     [[ -n $cookie ]] && hdr=(-H "Cookie: $cookie")
     taskset -c "$WRK_CPU" wrk -t"$WRK_THREADS" -c"$conns" -d"$WARMUP" "${hdr[@]}" "$url" > "$RUN/warmup-$id-$conns.txt" 2>&1 \
         || { record_fail "$id" "$label" "$conns" "warm-up wrk failed"; return 1; }
-    local s0 s1 up0 up1
+    local s0 s1 up0 up1 u0 u1 q
+    q=$($TOOL quiet "$QUIET_WAIT" "$QUIET_PCT")
+    (( q < QUIET_PCT )) || log "WARNING: machine still ${q}% busy with other work before $label c=$conns"
     s0=$($TOOL procstat "$pid") || { record_fail "$id" "$label" "$conns" "server process gone"; return 1; }
     up0=$(stub_requests "$stub_port")
+    local k0 k1
+    u0=$($TOOL procstat "$UPSTREAM_PID")
+    k0=$($TOOL corestat "$PROXY_CPU" "$WRK_CPU")
+    local t0 t1
+    times > "$RUN/times0"  # not in $(...): a subshell does not see this shell's children times
     taskset -c "$WRK_CPU" wrk -t"$WRK_THREADS" -c"$conns" -d"$DURATION" --latency "${hdr[@]}" "$url" > "$out" 2>&1 \
         || { record_fail "$id" "$label" "$conns" "wrk failed: $(tail -2 "$out")"; return 1; }
     s1=$($TOOL procstat "$pid") || { record_fail "$id" "$label" "$conns" "server process died under load"; return 1; }
+    times > "$RUN/times1"
+    t0=$(tail -1 "$RUN/times0"); t1=$(tail -1 "$RUN/times1")
+    k1=$($TOOL corestat "$PROXY_CPU" "$WRK_CPU")
+    u1=$($TOOL procstat "$UPSTREAM_PID")
     up1=$(stub_requests "$stub_port")
     local line
-    line=$(python3 - "$id" "$label" "$conns" "$s0" "$s1" "${up0:-0}" "${up1:-0}" "$DUR_S" "$($TOOL wrkparse "$out")" <<'EOF'
-import json, sys
-id_, label, conns, s0, s1, up0, up1, dur, w = sys.argv[1:]
+    line=$(python3 - "$id" "$label" "$conns" "$s0" "$s1" "${up0:-0}" "${up1:-0}" "$DUR_S" "$($TOOL wrkparse "$out")" "$k0" "$k1" "$u0" "$u1" "$t0" "$t1" "$pid" "$UPSTREAM_PID" <<'EOF'
+import json, os, re, sys
+id_, label, conns, s0, s1, up0, up1, dur, w, k0, k1, u0, u1, t0, t1, pid, upid = sys.argv[1:]
+def secs(t):  # bash `times` children line: "0m1.234s 0m0.567s"
+    return sum(int(m) * 60 + float(x) for m, x in re.findall(r"(\d+)m([\d.]+)s", t))
+wrk_cpu = secs(t1) - secs(t0)
+up_cpu = float(u1.split()[0]) - float(u0.split()[0]) if pid != upid else 0.0
+def busy(i):
+    b0, t0 = map(int, k0.split()[i].split(":")); b1, t1 = map(int, k1.split()[i].split(":"))
+    return 100.0 * (b1 - b0) / max(1, t1 - t0)
 w = json.loads(w)
 c0, _, _ = s0.split(); c1, rss, nproc = s1.split()
 cpu = float(c1) - float(c0)
@@ -170,6 +190,12 @@ r.update(w)
 r["rss_kib"] = int(rss); r["nprocs"] = int(nproc); r["cpu_s"] = round(cpu, 2)
 r["upstream_requests"] = int(up1) - int(up0) - 1  # minus our own stub request
 r["errors"] = w["non2xx"] + w["sockerr"]
+r["sut_busy"] = busy(0); r["wrk_busy"] = busy(1)
+# CPU time not accounted to the server, the upstream or wrk: other tenants + kernel threads
+b0, _ = map(int, k0.split()[2].split(":")); b1, _ = map(int, k1.split()[2].split(":"))
+hz = os.sysconf("SC_CLK_TCK")
+r["wrk_cpu_s"] = round(wrk_cpu, 2); r["upstream_cpu_s"] = round(up_cpu, 2)
+r["other_pct"] = max(0.0, ((b1 - b0) / hz - cpu - up_cpu - wrk_cpu) / float(dur) * 100)
 problems = []
 if not w["requests"] or w["rps"] is None or w["p99"] is None:
     problems.append("no wrk result")
@@ -191,7 +217,7 @@ EOF
         log "ROW FAILED: $label c=$conns: $line"
         return 1
     fi
-    log "$label c=$conns: $(python3 -c 'import json,sys; r=json.loads(sys.argv[1]); print(f"{r[\"rps\"]:.0f} req/s p50 {r[\"p50\"]:.2f}ms p99 {r[\"p99\"]:.2f}ms rss {r[\"rss_kib\"]/1024:.1f}MB cpu/10k {r[\"cpu_per_10k\"]:.3f}s core {r[\"core_pct\"]:.0f}%")' "$line")"
+    log "$label c=$conns: $($TOOL summary "$line")"
 }
 
 # probe URL COOKIE EXPECT_REGEX : one GET must be 200, set no cookie, body matching
@@ -326,7 +352,9 @@ echo
 echo "== octogate bench: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), $(uname -r)"
 echo "== wrk -t$WRK_THREADS -d$DURATION --latency; wrk on cpu $WRK_CPU, server under test on cpu $PROXY_CPU, upstream on cpu $UPSTREAM_CPU"
 echo "== RSS = peak VmHWM summed over the server's processes; CPU = utime+stime of those processes during the run"
-echo "== core% = that CPU time / wall time; x* = ratio to 'nginx proxy_pass (access_log off)' at the same conns"
+echo "== core% = that CPU time / wall time; busy% = whole-core busy (user+sys+irq+softirq) of the server core / the wrk core"
+echo "== other% = CPU time on the machine not used by the server, the upstream or wrk (other tenants, kernel threads), % of one core"
+echo "== x* = ratio to 'nginx proxy_pass (access_log off)' at the same conns"
 echo
 $TOOL table "$RESULTS"
 cp "$RESULTS" "${RESULTS_OUT:-$HERE/last-results.jsonl}" 2>/dev/null || true
