@@ -236,7 +236,7 @@ def table(path):
     for r in rows:
         if r["conns"] not in conc:
             conc.append(r["conns"])
-    hdr = f"{'row':<34}{'conns':>6}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'RSS MB':>8}{'CPU s/10k':>10}{'core%':>7}{'busy%':>11}{'other%':>7}{'err':>5}  {'xRPS':>6}{'xP99':>6}{'xCPU':>6}"
+    hdr = f"{'row':<40}{'conns':>6}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'RSS MB':>8}{'CPU s/10k':>10}{'core%':>7}{'busy%':>11}{'other%':>7}{'err':>5}  {'xRPS':>6}{'xP99':>6}{'xCPU':>6}"
     print(hdr)
     print("-" * len(hdr))
     by = {}
@@ -247,14 +247,14 @@ def table(path):
                 continue
             by[(r["id"], c)] = r
             if not r.get("ok"):
-                print(f"{r['label']:<34}{c:>6}   NOT MEASURED: {r.get('error', '?')}")
+                print(f"{r['label']:<40}{c:>6}   NOT MEASURED: {r.get('error', '?')}")
                 continue
 
             def ratio(k):
                 if base and base.get(k) and r.get(k) is not None:
                     return f"{r[k] / base[k]:>6.2f}"
                 return f"{'-':>6}"
-            print(f"{r['label']:<34}{c:>6}{r['rps']:>10.0f}{r['p50']:>9.2f}{r['p99']:>9.2f}{r['rss_kib'] / 1024:>8.1f}"
+            print(f"{r['label']:<40}{c:>6}{r['rps']:>10.0f}{r['p50']:>9.2f}{r['p99']:>9.2f}{r['rss_kib'] / 1024:>8.1f}"
                   f"{r['cpu_per_10k']:>10.3f}{r['core_pct']:>7.0f}{r['sut_busy']:>6.0f}/{r['wrk_busy']:<4.0f}{r['other_pct']:>7.0f}{r['errors']:>5}  {ratio('rps')}{ratio('p99')}{ratio('cpu_per_10k')}")
         print()
     print("Verdicts (targets from the brief; ratios are octogate at LOG=warn vs the named row, same conns):")
