@@ -149,12 +149,25 @@ fn healthcheck(url: &str, timeout: u64) -> ExitCode {
     }
 }
 
+/// The tokio runtime: one worker per CPU this process may run on (its affinity, e.g. a container
+/// CPU set), and the lighter single-threaded scheduler when that is one CPU — there a second
+/// thread would only add cross-thread wake-ups.
+pub(crate) fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    if cpus <= 1 {
+        tokio::runtime::Builder::new_current_thread().enable_all().build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread().worker_threads(cpus).enable_all().build()
+    }
+}
+
 pub(crate) fn init_logging(json: bool) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("OCTOGATE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(true);
     let _ = if json {
         builder.json().flatten_event(true).try_init()
@@ -175,10 +188,7 @@ fn run(config: PathBuf, json_logs: bool) -> ExitCode {
         }
     };
     init_logging(json_logs || cfg.server.log_format == crate::config::LogFormat::Json);
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let rt = match runtime() {
         Ok(r) => r,
         Err(e) => {
             eprintln!("octogate: cannot start the runtime: {e}");

@@ -453,10 +453,14 @@ fn tunnels_count_against_max_connections_and_close_when_idle() {
     let mut spec = ConfigSpec::new(&up.url());
     spec.server_extra = "max_connections = 3\ntunnel_idle_timeout = \"1s\"\n".into();
     let og = Octogate::start(&spec);
+    // After each 101 the HTTP connection hands its socket to the tunnel and releases its own
+    // slot; give it a moment so only the tunnels' slots are counted.
     let (a, ra) = ws_request(og.addr, "websocket");
     assert_eq!(ra.status, 101);
+    std::thread::sleep(Duration::from_millis(200));
     let (_b, rb) = ws_request(og.addr, "websocket");
     assert_eq!(rb.status, 101);
+    std::thread::sleep(Duration::from_millis(200));
     let (_c, rc) = ws_request(og.addr, "websocket");
     assert_eq!(
         rc.status, 503,

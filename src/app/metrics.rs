@@ -20,10 +20,14 @@ struct ResultReason {
     reason: &'static str,
 }
 
+/// Request outcomes with a pre-resolved counter each.
+const OUTCOMES: [&str; 8] = ["public", "proxied", "endpoint", "redirected_to_signin", "unauthorized", "denied", "refused", "upstream_error"];
+
 /// Every metric octogate exports.
 pub struct Metrics {
     registry: Registry,
     requests: Family<Outcome, Counter>,
+    request_counters: Vec<Counter>,
     refused: Family<Outcome, Counter>,
     signins: Family<ResultReason, Counter>,
     refreshes: Family<ResultReason, Counter>,
@@ -79,9 +83,11 @@ impl Metrics {
             "Config generation (1 at start, +1 per successful reload)",
             config_generation.clone(),
         );
+        let request_counters = OUTCOMES.iter().map(|o| requests.get_or_create(&Outcome { outcome: o }).clone()).collect();
         Metrics {
             registry,
             requests,
+            request_counters,
             refused,
             signins,
             refreshes,
@@ -92,9 +98,17 @@ impl Metrics {
         }
     }
 
-    /// Counts a request outcome.
+    /// Counts a request outcome. The common outcomes use counters resolved once at start (no
+    /// label hashing or lock on the hot path).
     pub fn request(&self, outcome: &'static str) {
-        self.requests.get_or_create(&Outcome { outcome }).inc();
+        match OUTCOMES.iter().position(|o| *o == outcome) {
+            Some(i) => {
+                self.request_counters[i].inc();
+            }
+            None => {
+                self.requests.get_or_create(&Outcome { outcome }).inc();
+            }
+        }
     }
 
     /// Counts a connection refused before HTTP.

@@ -208,6 +208,9 @@ impl App {
         if let Ok(v) = HeaderValue::from_str(&ctx.request_id) {
             parts.headers.insert("x-request-id", v);
         }
+        if !tracing::enabled!(target: "octogate::access", tracing::Level::INFO) {
+            return Response::from_parts(parts, body);
+        }
         let entry = access_log::Entry {
             method,
             path,

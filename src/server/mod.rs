@@ -187,17 +187,20 @@ async fn read_first_head<S: AsyncRead + Unpin>(
     stream: &mut S,
     limits: &Limits,
 ) -> Result<Vec<u8>, u16> {
-    let mut buf = Vec::with_capacity(1024);
-    let mut chunk = [0u8; 4096];
+    // Read straight into the heap buffer (no stack array: it would live in every connection's
+    // future for the connection's whole life).
+    let mut buf: Vec<u8> = Vec::with_capacity(1024);
     let deadline = tokio::time::Instant::now() + limits.header_read_timeout;
     loop {
-        let n = match tokio::time::timeout_at(deadline, stream.read(&mut chunk)).await {
+        if buf.capacity() - buf.len() < 512 {
+            buf.reserve(2048);
+        }
+        let scan_from = buf.len().saturating_sub(3);
+        match tokio::time::timeout_at(deadline, stream.read_buf(&mut buf)).await {
             Err(_) => return Err(if buf.is_empty() { 0 } else { 408 }),
             Ok(Err(_)) | Ok(Ok(0)) => return Err(0),
-            Ok(Ok(n)) => n,
+            Ok(Ok(_)) => {}
         };
-        let scan_from = buf.len().saturating_sub(3);
-        buf.extend_from_slice(&chunk[..n]);
         if buf[scan_from..].windows(4).any(|w| w == b"\r\n\r\n") {
             return Ok(buf);
         }
