@@ -93,7 +93,7 @@ final class StandinTest extends TestCase
         $this->assertStringContainsString('<dd id="user-role">publisher</dd>', $r->body);
         $this->assertStringContainsString('<dd id="user-superuser">yes</dd>', $r->body);
         $this->assertMatchesRegularExpression('#<dd id="user-id">\d+</dd>#', $r->body);
-        $this->assertStringContainsString('<a id="sign-out" href="/backend/auth/signout">Sign out</a>', $r->body);
+        $this->assertStringContainsString('<a id="sign-out" href="/backend/backend/auth/signout">Sign out</a>', $r->body);
 
         $r = $this->get('/backend/backend/auth/signout', $token);
         $this->assertSame(302, $r->status);
