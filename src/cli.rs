@@ -153,11 +153,18 @@ fn healthcheck(url: &str, timeout: u64) -> ExitCode {
 /// CPU set), and the lighter single-threaded scheduler when that is one CPU — there a second
 /// thread would only add cross-thread wake-ups.
 pub(crate) fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
-    let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let cpus = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
     if cpus <= 1 {
-        tokio::runtime::Builder::new_current_thread().enable_all().build()
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
     } else {
-        tokio::runtime::Builder::new_multi_thread().worker_threads(cpus).enable_all().build()
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(cpus)
+            .enable_all()
+            .build()
     }
 }
 

@@ -61,3 +61,46 @@ fn sign_in_reaches_the_upstream_with_a_verifiable_assertion() {
     let cookie = jar.cookies.get("octogate").expect("session cookie");
     assert!(!cookie.contains("bob") && !cookie.contains("u-bob"));
 }
+
+#[test]
+fn sign_out_revokes_the_refresh_token_so_a_copied_cookie_dies_at_its_next_refresh() {
+    let up = Upstream::start();
+    let mut spec = ConfigSpec::new(&up.url());
+    spec.session_extra = "refresh_interval = \"2s\"\n".into();
+    let base = format!("http://127.0.0.1:{}", spec.port);
+    let op = Op::start(
+        &[("octogate-test", "test-secret", &base)],
+        &[User::new("u-bob", "bob", &["admins"])],
+    );
+    spec.issuer = op.issuer.clone();
+    let og = Octogate::start(&spec);
+    assert!(og.wait_ready(std::time::Duration::from_secs(10)));
+    let mut jar = Jar::default();
+    let (resp, _, _) = navigate(&mut jar, &format!("{base}/backend"), "bob", "bob-pw");
+    assert_eq!(resp.status, 200);
+    let copied = jar.clone();
+    let r = jar_get(&mut jar, &format!("{base}/oauth2/sign_out"), "");
+    assert_eq!(r.status, 302);
+    // The copied cookie is still accepted until its refresh is due...
+    let mut thief = copied.clone();
+    assert_eq!(
+        jar_get(&mut thief, &format!("{base}/backend"), "").status,
+        200
+    );
+    // ...and then the refresh fails because the token was revoked.
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    let mut thief = copied;
+    let r = jar_get(&mut thief, &format!("{base}/backend"), "");
+    assert_eq!(
+        r.status,
+        302,
+        "copied cookie still works after sign-out and refresh: {}",
+        r.text()
+    );
+    assert!(
+        r.header("location").unwrap_or("").starts_with(&op.issuer),
+        "{:?}",
+        r.header("location")
+    );
+    assert!(og.log().contains("refresh token revoked"), "{}", og.log());
+}

@@ -360,6 +360,16 @@ fn sign_out(app: &App, headers: &HeaderMap, query: &str, ctx: &Ctx) -> Response<
     if let Loaded::Session { data, .. } = auth::load(headers, ctx) {
         hint = data.id_token_hint.clone();
         who = Some((data.identity.sub.clone(), data.identity.email.clone()));
+        // A copy of this cookie would otherwise keep working until its next refresh: revoke the
+        // refresh token so that refresh fails. In the background; sign-out does not wait.
+        if let Some(token) = data.refresh_token.clone() {
+            let oidc = rt.oidc.clone();
+            tokio::spawn(async move {
+                if oidc.revoke_refresh_token(&token).await {
+                    tracing::info!("refresh token revoked at the IdP");
+                }
+            });
+        }
     }
     // Every octogate cookie: the session, its chunks and any pending login cookies.
     let mut names = cookie_names_with_prefix(headers, name);

@@ -21,7 +21,16 @@ struct ResultReason {
 }
 
 /// Request outcomes with a pre-resolved counter each.
-const OUTCOMES: [&str; 8] = ["public", "proxied", "endpoint", "redirected_to_signin", "unauthorized", "denied", "refused", "upstream_error"];
+const OUTCOMES: [&str; 8] = [
+    "public",
+    "proxied",
+    "endpoint",
+    "redirected_to_signin",
+    "unauthorized",
+    "denied",
+    "refused",
+    "upstream_error",
+];
 
 /// Every metric octogate exports.
 pub struct Metrics {
@@ -83,7 +92,10 @@ impl Metrics {
             "Config generation (1 at start, +1 per successful reload)",
             config_generation.clone(),
         );
-        let request_counters = OUTCOMES.iter().map(|o| requests.get_or_create(&Outcome { outcome: o }).clone()).collect();
+        let request_counters = OUTCOMES
+            .iter()
+            .map(|o| requests.get_or_create(&Outcome { outcome: o }).clone())
+            .collect();
         Metrics {
             registry,
             requests,

@@ -406,6 +406,47 @@ impl Oidc {
         }
     }
 
+    /// Revokes a refresh token at the IdP's `revocation_endpoint` (RFC 7009) so a copy of a
+    /// signed-out session cookie stops working at its next refresh. Best effort: returns whether
+    /// the IdP confirmed; `false` when it advertises no endpoint or cannot be reached.
+    pub async fn revoke_refresh_token(&self, refresh_token: &str) -> bool {
+        let Some(state) = self.current() else {
+            return false;
+        };
+        let Some(endpoint) = state.metadata.revocation_endpoint.as_deref() else {
+            return false;
+        };
+        let mut form = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("token", refresh_token)
+            .append_pair("token_type_hint", "refresh_token")
+            .finish();
+        let builder = http::Request::builder()
+            .method(http::Method::POST)
+            .uri(endpoint)
+            .header(
+                http::header::CONTENT_TYPE,
+                "application/x-www-form-urlencoded",
+            );
+        let builder = self.client_auth(builder, &mut form);
+        let Ok(request) = builder.body(form.into_bytes()) else {
+            return false;
+        };
+        match send(&self.http, self.cfg.http_timeout, request).await {
+            Ok(resp) if resp.status().is_success() => true,
+            Ok(resp) => {
+                tracing::warn!(
+                    status = resp.status().as_u16(),
+                    "refresh token revocation refused by the IdP"
+                );
+                false
+            }
+            Err(e) => {
+                tracing::warn!(reason = %e, "refresh token revocation failed");
+                false
+            }
+        }
+    }
+
     async fn token_request(
         &self,
         state: &ProviderState,

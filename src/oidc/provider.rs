@@ -24,6 +24,9 @@ pub struct Metadata {
     /// RP-initiated logout endpoint, if advertised.
     #[serde(default)]
     pub end_session_endpoint: Option<String>,
+    /// Token revocation endpoint (RFC 7009), if advertised.
+    #[serde(default)]
+    pub revocation_endpoint: Option<String>,
 }
 
 /// Loaded metadata and keys. Readers clone the `Arc` holding it; it is replaced, never mutated.
@@ -102,6 +105,9 @@ pub async fn fetch_metadata(
     check_endpoint(issuer, "jwks_uri", &metadata.jwks_uri)?;
     if let Some(u) = &metadata.userinfo_endpoint {
         check_endpoint(issuer, "userinfo_endpoint", u)?;
+    }
+    if let Some(u) = &metadata.revocation_endpoint {
+        check_endpoint(issuer, "revocation_endpoint", u)?;
     }
     if let Some(u) = &metadata.end_session_endpoint {
         check_endpoint(issuer, "end_session_endpoint", u)?;
