@@ -1524,3 +1524,38 @@ fn no_token_cookie_or_secret_in_the_log() {
         }
     }
 }
+
+#[test]
+fn authorization_response_from_another_issuer_is_refused_rfc9207() {
+    let env = Env::start(vec![bob()], "");
+    let mut jar = Jar::default();
+    let cb = until_callback(
+        &mut jar,
+        &env.url("/oauth2/start?rd=/backend"),
+        "bob",
+        "bob-pw",
+        false,
+    );
+    let state = query_param(&cb, "state").unwrap();
+    let code = query_param(&cb, "code").unwrap();
+    let tokens_before = env.op.stats()["token"].as_u64().unwrap();
+    let r = env.get(
+        &mut jar.clone(),
+        &format!("/oauth2/callback?code={code}&state={state}&iss=https%3A%2F%2Fevil.example"),
+        "",
+    );
+    assert_signin_error_page(&r, 400);
+    assert_eq!(
+        env.op.stats()["token"].as_u64().unwrap(),
+        tokens_before,
+        "the code was sent to the token endpoint"
+    );
+    // The genuine response (the OP's own iss) still completes.
+    let iss = url::form_urlencoded::byte_serialize(env.op.issuer.as_bytes()).collect::<String>();
+    let r = env.get(
+        &mut jar,
+        &format!("/oauth2/callback?code={code}&state={state}&iss={iss}"),
+        "",
+    );
+    assert_eq!(r.status, 302, "{}", r.text());
+}

@@ -278,6 +278,20 @@ async fn callback(app: &App, headers: &HeaderMap, query: &str, ctx: &Ctx) -> Res
             clear_login,
         );
     }
+    // RFC 9207: when the IdP names itself in the authorization response, it must be ours
+    // (defends against mix-up with another IdP the browser talks to).
+    if let Some(iss) = param(query, "iss") {
+        if iss != rt.cfg.oidc.issuer {
+            fail("issuer_mismatch");
+            return signin_error(
+                StatusCode::BAD_REQUEST,
+                "Sign-in could not be completed",
+                "The sign-in response came from an unexpected identity provider. Please start again.",
+                &login.rd,
+                clear_login,
+            );
+        }
+    }
     let Some(code) = param(query, "code").filter(|c| !c.is_empty() && c.len() <= 4096) else {
         fail("missing_code");
         return signin_error(
