@@ -199,58 +199,11 @@ http {{\n  access_log {d}/access.log;\n  client_body_temp_path {d}/body;\n  prox
 pub fn start_octogate_behind(spec: &ConfigSpec, public_url: &str) -> Octogate {
     let dir = tmpdir("og-behind");
     let keys = keys(&dir);
-    let config_path = dir.join("site.toml");
     let own = format!("public_url = \"http://127.0.0.1:{}\"", spec.port);
     let text = spec.render(&keys);
     assert!(text.contains(&own));
-    std::fs::write(
-        &config_path,
-        text.replacen(&own, &format!("public_url = \"{public_url}\""), 1),
-    )
-    .unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_octogate"))
-        .args(["run", "--config"])
-        .arg(&config_path)
-        .env("OCTOGATE_LOG", "info,octogate=debug")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn octogate");
-    let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
-    for pipe in [
-        child
-            .stderr
-            .take()
-            .map(|p| Box::new(p) as Box<dyn std::io::Read + Send>),
-        child
-            .stdout
-            .take()
-            .map(|p| Box::new(p) as Box<dyn std::io::Read + Send>),
-    ]
-    .into_iter()
-    .flatten()
-    {
-        let log = log.clone();
-        std::thread::spawn(move || {
-            use std::io::BufRead;
-            for line in std::io::BufReader::new(pipe).lines().map_while(Result::ok) {
-                let mut l = log.lock().unwrap();
-                l.push_str(&line);
-                l.push('\n');
-            }
-        });
-    }
-    let addr: SocketAddr = format!("127.0.0.1:{}", spec.port).parse().unwrap();
-    let og = Octogate {
-        child,
-        addr,
-        dir,
-        config_path,
-        keys,
-        log,
-    };
-    og.wait_healthy();
-    og
+    let text = text.replacen(&own, &format!("public_url = \"{public_url}\""), 1);
+    Octogate::spawn_text(spec.port, dir, keys, &text)
 }
 
 /// Sends a raw request from the local address `from` (e.g. 127.0.0.2, which is loopback but not

@@ -321,8 +321,15 @@ impl Octogate {
     }
 
     pub fn start_with(spec: &ConfigSpec, dir: PathBuf, keys: Keys) -> Octogate {
+        let text = spec.render(&keys);
+        Self::spawn_text(spec.port, dir, keys, &text)
+    }
+
+    /// The one place a test starts the real binary: exactly `config_text` (written to
+    /// `dir/site.toml`), listening on `port`; both output streams are collected for [`Self::log`].
+    pub fn spawn_text(port: u16, dir: PathBuf, keys: Keys, config_text: &str) -> Octogate {
         let config_path = dir.join("site.toml");
-        std::fs::write(&config_path, spec.render(&keys)).unwrap();
+        std::fs::write(&config_path, config_text).unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_octogate"))
             .args(["run", "--config"])
             .arg(&config_path)
@@ -332,7 +339,7 @@ impl Octogate {
             .spawn()
             .expect("spawn octogate");
         let log = Arc::new(Mutex::new(String::new()));
-        for pipe in [
+        let pipes: [Option<Box<dyn Read + Send>>; 2] = [
             child
                 .stderr
                 .take()
@@ -341,10 +348,8 @@ impl Octogate {
                 .stdout
                 .take()
                 .map(|p| Box::new(p) as Box<dyn Read + Send>),
-        ]
-        .into_iter()
-        .flatten()
-        {
+        ];
+        for pipe in pipes.into_iter().flatten() {
             let log = log.clone();
             std::thread::spawn(move || {
                 for line in BufReader::new(pipe).lines().map_while(Result::ok) {
@@ -354,7 +359,7 @@ impl Octogate {
                 }
             });
         }
-        let addr: SocketAddr = format!("127.0.0.1:{}", spec.port).parse().unwrap();
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
         let og = Octogate {
             child,
             addr,

@@ -1,10 +1,7 @@
 //! Helpers for the sign-in and session tests (`tests/signin.rs`): spawning octogate from an
 //! arbitrary config text, crafting and opening session/login cookies with the test's own cookie
 //! key, and driving the OP until (but not into) octogate's callback.
-use std::io::{BufRead, BufReader, Read};
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use octogate::session::{CookieCipher, LoginState, SessionData};
@@ -15,50 +12,7 @@ use super::*;
 /// Spawns octogate with exactly `config_text` (for configs [`ConfigSpec::render`] cannot express:
 /// several cookie keys, an https public URL). `keys` are the keys the text refers to.
 pub fn spawn_octogate(port: u16, dir: PathBuf, keys: Keys, config_text: &str) -> Octogate {
-    let config_path = dir.join("site.toml");
-    std::fs::write(&config_path, config_text).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_octogate"))
-        .args(["run", "--config"])
-        .arg(&config_path)
-        .env("OCTOGATE_LOG", "info,octogate=debug")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn octogate");
-    let log = Arc::new(Mutex::new(String::new()));
-    for pipe in [
-        child
-            .stderr
-            .take()
-            .map(|p| Box::new(p) as Box<dyn Read + Send>),
-        child
-            .stdout
-            .take()
-            .map(|p| Box::new(p) as Box<dyn Read + Send>),
-    ]
-    .into_iter()
-    .flatten()
-    {
-        let log = log.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
-                let mut l = log.lock().unwrap();
-                l.push_str(&line);
-                l.push('\n');
-            }
-        });
-    }
-    let addr = format!("127.0.0.1:{port}").parse().unwrap();
-    let og = Octogate {
-        child,
-        addr,
-        dir,
-        config_path,
-        keys,
-        log,
-    };
-    og.wait_healthy();
-    og
+    Octogate::spawn_text(port, dir, keys, config_text)
 }
 
 /// The cipher octogate builds from one base64 cookie key.
