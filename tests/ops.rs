@@ -368,6 +368,41 @@ fn tls_certificate_swapped_on_disk_is_picked_up() {
         );
         std::thread::sleep(Duration::from_millis(200));
     }
+    // HTTP/2 over TLS (ALPN h2) is served too, with the same header hygiene.
+    let out = Command::new("curl")
+        .args([
+            "-sk",
+            "--http2",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_version} %{http_code}",
+            "-H",
+            "X-Forwarded-User: mallory",
+            "-H",
+            "X_Octogate_Assertion: forged",
+        ])
+        .arg(format!("https://127.0.0.1:{}/h2-check", spec.port))
+        .output()
+        .expect("curl");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "2 200",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let seen = up.last().unwrap();
+    assert_eq!(seen.target, "/h2-check");
+    assert!(
+        seen.header("x-forwarded-user").is_none() && seen.header("x_octogate_assertion").is_none(),
+        "{:?}",
+        seen.headers
+    );
+    assert_eq!(
+        seen.header("x-forwarded-proto"),
+        Some("http"),
+        "public_url decides the scheme sent upstream"
+    );
     let _ = child.kill();
     let _ = child.wait();
 }
