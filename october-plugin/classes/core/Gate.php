@@ -120,7 +120,8 @@ final class Gate
     /**
      * [module, controller, action] the way October's BackendController::run()
      * reads its slug: empty segments dropped, defaults "backend", "index",
-     * "index"; a hyphenated action camel-cased (RouterHelper/parseAction).
+     * "index"; a hyphenated action camel-cased (RouterHelper/parseAction,
+     * Laravel's camel_case: "-", "_" and spaces dropped).
      * Lower-cased, since PHP resolves class and method names
      * case-insensitively.
      *
@@ -133,7 +134,8 @@ final class Gate
         }));
         $action = $segments[2] ?? 'index';
         if (strpos($action, '-') !== false) {
-            $action = str_replace(['-', '_'], '', $action);
+            // camel_case(): "-" and "_" become spaces, then spaces go.
+            $action = str_replace(['-', '_', ' '], '', $action);
         }
         return [$segments[0] ?? 'backend', $segments[1] ?? 'index', $action];
     }

@@ -244,6 +244,19 @@ final class GateTest extends TestCase
         $this->assertSame(['acme', 'blog', 'posts'], Gate::route('acme/blog/posts/update/1'));
     }
 
+    /**
+     * Laravel's camel_case (Str::studly) also drops spaces: October runs
+     * "sign out-" (from "/sign%20out-") as the signOut action.
+     */
+    public function testRouteStripsSpacesLikeCamelCase(): void
+    {
+        $this->assertSame(['backend', 'auth', 'signout'], Gate::route('backend/auth/sign out-'));
+        $this->assertSame(['backend', 'auth', 'signout'], Gate::route('backend/auth/sign_out -'));
+        $this->assertSame(['backend', 'auth', 'sign out'], Gate::route('backend/auth/sign out'), 'no hyphen: October does not camel-case');
+        $d = $this->decide('GET', '/backend/backend/auth/sign%20out-', null);
+        $this->assertSame(GateDecision::SIGN_OUT, $d->action);
+    }
+
     public function testValidAssertionLogsInAndRedirectsGetToItself(): void
     {
         $d = $this->decide('GET', '/backend/cms/themes?page=2', $this->tokens->token());
