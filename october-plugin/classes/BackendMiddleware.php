@@ -41,7 +41,10 @@ class BackendMiddleware
     {
         $session = $request->session();
         try {
-            $gate = new Gate($this->loadConfig(), new IdentityProvisioner($this->directory()), $this->backendHome($request));
+            $provisioner = new IdentityProvisioner($this->directory(), static function (string $message, array $context): void {
+                Log::warning('octogate-sso: ' . $message, $context);
+            });
+            $gate = new Gate($this->loadConfig(), $provisioner, $this->backendHome($request));
         } catch (Throwable $e) {
             Log::warning('octogate-sso: configuration error, backend closed', ['error' => get_class($e)]);
             return $this->denied('config_error', 'The octogate shim configuration is invalid.');

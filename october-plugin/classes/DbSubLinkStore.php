@@ -29,4 +29,9 @@ final class DbSubLinkStore implements SubLinkStore
         }
         Db::table(self::TABLE)->insert(['sub' => $sub, 'user_id' => $userId, 'created_at' => $now, 'updated_at' => $now]);
     }
+
+    public function isLinked(int $userId): bool
+    {
+        return Db::table(self::TABLE)->where('user_id', $userId)->exists();
+    }
 }

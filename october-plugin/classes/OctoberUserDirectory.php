@@ -81,6 +81,11 @@ final class OctoberUserDirectory implements UserDirectory
         $this->links->link($sub, $userId);
     }
 
+    public function isLinked(int $userId): bool
+    {
+        return $this->links->isLinked($userId);
+    }
+
     /**
      * Set the synced attributes. Never the password.
      */

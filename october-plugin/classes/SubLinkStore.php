@@ -12,4 +12,9 @@ interface SubLinkStore
     public function userIdForSub(string $sub): ?int;
 
     public function link(string $sub, int $userId): void;
+
+    /**
+     * Whether any sub is linked to this backend user id.
+     */
+    public function isLinked(int $userId): bool;
 }

@@ -142,7 +142,12 @@ final class Gate
 
     private function decideForIdentity(GateRequest $request, SessionState $state, Identity $identity, bool $authScreen): GateDecision
     {
-        $same = $state->matches($identity);
+        // On every request, not only at login: the logged-in user must still
+        // be the (non-deleted) account linked to the asserted sub. Otherwise a
+        // re-link, or a second person's session on the account, could keep a
+        // session attached to an account that is no longer this sub's.
+        $same = $state->matches($identity)
+            && $this->provisioner->linkedUserId($identity->sub) === $state->loggedInUserId;
         if ($same && $state->fingerprint !== null && hash_equals($state->fingerprint, $identity->fingerprint())) {
             return $authScreen
                 ? GateDecision::redirect($this->backendPrefix(), 'auth_screen')

@@ -6,8 +6,10 @@ namespace Octogate\Sso\Classes\Core;
 
 /**
  * Maps an Identity to a backend user id: by linked sub, else by email (and
- * links it; only for an email_verified identity and never to a superuser
- * account: email_link_refused), else creates a user. Syncs name, email,
+ * links it; only for an email_verified identity, never to a superuser
+ * account and never to an account that already has a linked sub:
+ * email_link_refused), else creates a user (only for an email_verified
+ * identity: email_unverified). Syncs name, email (only a verified one),
  * role and superuser. Refuses soft-deleted users. Never sets the password
  * of an existing user.
  */
@@ -18,10 +20,29 @@ final class IdentityProvisioner
 
     /** @var UserDirectory */
     private $directory;
+    /** @var callable(string, array<string, mixed>): void */
+    private $log;
 
-    public function __construct(UserDirectory $directory)
+    /**
+     * @param callable(string, array<string, mixed>): void|null $log
+     *        receives notable events (message, context; never a token)
+     */
+    public function __construct(UserDirectory $directory, ?callable $log = null)
     {
         $this->directory = $directory;
+        $this->log = $log ?? static function (string $message, array $context): void {
+        };
+    }
+
+    /**
+     * The id of the (non-deleted) user linked to this sub right now, or null.
+     * The Gate asks this on every request, so a session stays attached to an
+     * account only while the account is the one linked to the asserted sub.
+     */
+    public function linkedUserId(string $sub): ?int
+    {
+        $user = $this->directory->findBySub($sub);
+        return $user === null || $user->deleted ? null : $user->id;
     }
 
     /**
@@ -38,32 +59,55 @@ final class IdentityProvisioner
             );
         }
         [$first, $last] = $identity->splitName();
-        $attributes = new UserAttributes($identity->email, $first, $last, $roleId, $identity->superuser);
 
         $user = $this->directory->findBySub($identity->sub);
         if ($user === null && $identity->email !== null) {
             $user = $this->directory->findByEmail($identity->email);
             if ($user !== null) {
-                self::refuseEmailLink($identity, $user);
+                $this->refuseEmailLink($identity, $user);
                 $this->directory->link($identity->sub, $user->id);
             }
         }
 
         if ($user === null) {
-            return $this->create($identity, $attributes);
+            return $this->create($identity, new UserAttributes($identity->email, $first, $last, $roleId, $identity->superuser));
         }
         self::refuseDeleted($user);
-        $this->checkEmailFree($attributes->email, $user->id);
-        $this->directory->update($user->id, $attributes);
+        $email = $this->emailToSync($identity, $user);
+        $this->checkEmailFree($email, $user->id);
+        $this->directory->update($user->id, new UserAttributes($email, $first, $last, $roleId, $identity->superuser));
         return $user->id;
     }
 
     /**
-     * A first sign-in may take over an existing account by email only if
-     * the identity provider verified that email, and never a superuser
-     * account (an administrator links those by hand).
+     * The email to write onto an existing user: the asserted one only if the
+     * identity provider verified it; an unverified change is ignored (the
+     * old email is kept) and logged.
      */
-    private static function refuseEmailLink(Identity $identity, UserRecord $user): void
+    private function emailToSync(Identity $identity, UserRecord $user): ?string
+    {
+        if ($identity->email === null) {
+            return null;
+        }
+        if ($identity->emailVerified) {
+            return $identity->email;
+        }
+        if (!EmailAddress::same($identity->email, $user->email)) {
+            ($this->log)('unverified email change ignored; the backend account keeps its email', [
+                'user_id' => $user->id,
+            ]);
+        }
+        return null;
+    }
+
+    /**
+     * A first sign-in may take over an existing account by email only if
+     * the identity provider verified that email, never a superuser account
+     * (an administrator links those by hand), and only an account that no
+     * sub is linked to yet (one that predates SSO): an account created or
+     * linked by SSO belongs to its sub, whatever email it carries.
+     */
+    private function refuseEmailLink(Identity $identity, UserRecord $user): void
     {
         if (!$identity->emailVerified) {
             throw new ProvisioningException(
@@ -76,6 +120,15 @@ final class IdentityProvisioner
             throw new ProvisioningException(
                 ProvisioningException::EMAIL_LINK_REFUSED,
                 'A superuser backend account with this email address already exists; superuser accounts are never linked by email. An administrator must link the account.'
+            );
+        }
+        if ($this->directory->isLinked($user->id)) {
+            ($this->log)('email link refused: the account with this email is already linked to another identity', [
+                'user_id' => $user->id,
+            ]);
+            throw new ProvisioningException(
+                ProvisioningException::EMAIL_LINK_REFUSED,
+                'A backend account with this email address already belongs to another single sign-on identity; an administrator must resolve this.'
             );
         }
     }
@@ -113,6 +166,12 @@ final class IdentityProvisioner
             throw new ProvisioningException(
                 ProvisioningException::MISSING_EMAIL,
                 'The identity provider sent no email address; a backend account cannot be created.'
+            );
+        }
+        if (!$identity->emailVerified) {
+            throw new ProvisioningException(
+                ProvisioningException::EMAIL_UNVERIFIED,
+                'The identity provider did not mark the email address as verified; a backend account is only created for a verified address.'
             );
         }
         $login = $this->uniqueLogin($identity->preferredUsername ?? $identity->email);

@@ -118,6 +118,11 @@ final class InMemoryUserDirectory implements UserDirectory
         $this->links[$sub] = $userId;
     }
 
+    public function isLinked(int $userId): bool
+    {
+        return in_array($userId, $this->links, true);
+    }
+
     /**
      * @param array<string, mixed> $row
      */

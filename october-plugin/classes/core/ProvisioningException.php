@@ -17,6 +17,7 @@ final class ProvisioningException extends RuntimeException
     public const MISSING_EMAIL = 'missing_email';
     public const EMAIL_CONFLICT = 'email_conflict';
     public const EMAIL_LINK_REFUSED = 'email_link_refused';
+    public const EMAIL_UNVERIFIED = 'email_unverified';
 
     /** @var string */
     private $reason;

@@ -48,4 +48,11 @@ interface UserDirectory
      * Link a subject to a user id (replacing any earlier link of that sub).
      */
     public function link(string $sub, int $userId): void;
+
+    /**
+     * Whether any subject is linked to this user id (a row in the sub-link
+     * table). Linking by email is only for accounts that predate SSO, i.e.
+     * accounts for which this is false.
+     */
+    public function isLinked(int $userId): bool;
 }

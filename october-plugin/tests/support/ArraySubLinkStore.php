@@ -23,4 +23,9 @@ final class ArraySubLinkStore implements SubLinkStore
     {
         $this->links[$sub] = $userId;
     }
+
+    public function isLinked(int $userId): bool
+    {
+        return in_array($userId, $this->links, true);
+    }
 }

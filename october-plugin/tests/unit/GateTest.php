@@ -320,6 +320,82 @@ final class GateTest extends TestCase
         $this->assertSame('bob', $this->dir->users[$d->userId]['login']);
     }
 
+    /**
+     * /tmp/shimreview/poc/preaccount.php: an attacker whose IdP profile
+     * carries the victim's address, unverified, signs in first; the victim
+     * (verified, superuser) must not end up on the attacker's account, nor
+     * the attacker's session on the victim's.
+     */
+    public function testPreAccountTakeoverWithAnUnverifiedEmailIsRefused(): void
+    {
+        $att = $this->tokens->token(['sub' => 'attacker-sub', 'email' => 'victim@example.com', 'email_verified' => false,
+            'preferred_username' => 'mallory', 'role' => 'publisher', 'superuser' => false, 'sid' => 'sid-att']);
+        $vic = $this->tokens->token(['sub' => 'victim-sub', 'email' => 'victim@example.com', 'email_verified' => true,
+            'preferred_username' => 'victim', 'role' => 'developer', 'superuser' => true, 'sid' => 'sid-vic']);
+        $d = $this->decide('GET', '/backend', $att);
+        $this->assertSame(GateDecision::DENY, $d->action);
+        $this->assertSame('email_unverified', $d->reason);
+        $this->assertSame([], $this->dir->users);
+
+        $d2 = $this->decide('GET', '/backend', $vic);
+        $this->assertSame(GateDecision::LOGIN, $d2->action);
+        $this->assertSame('victim', $this->dir->users[$d2->userId]['login']);
+        $this->assertSame(['victim-sub' => $d2->userId], $this->dir->links);
+    }
+
+    /**
+     * The same, with an attacker account that already carries the victim's
+     * email (created before this fix, or with an address the provider later
+     * lets the attacker change): the victim is not linked to it by email,
+     * and the attacker's session never gets the victim's role.
+     */
+    public function testVictimIsNeverLinkedByEmailToAnAccountThatHasASub(): void
+    {
+        $mallory = $this->dir->seedUser(['login' => 'mallory', 'email' => 'victim@example.com', 'role_id' => 2, 'is_activated' => true]);
+        $this->dir->link('attacker-sub', $mallory);
+        $att = $this->tokens->token(['sub' => 'attacker-sub', 'email' => 'victim@example.com', 'email_verified' => false,
+            'preferred_username' => 'mallory', 'role' => 'publisher', 'superuser' => false, 'sid' => 'sid-att']);
+        $vic = $this->tokens->token(['sub' => 'victim-sub', 'email' => 'victim@example.com', 'email_verified' => true,
+            'preferred_username' => 'victim', 'role' => 'developer', 'superuser' => true, 'sid' => 'sid-vic']);
+        $d = $this->decide('GET', '/backend', $att);
+        $this->assertSame(GateDecision::LOGIN, $d->action);
+        $this->assertSame($mallory, $d->userId);
+
+        $d2 = $this->decide('GET', '/backend', $vic);
+        $this->assertSame(GateDecision::DENY, $d2->action);
+        $this->assertSame('email_link_refused', $d2->reason);
+        $this->assertSame(['attacker-sub' => $mallory], $this->dir->links);
+
+        $d3 = $this->decide('GET', '/backend', $att, $d->state);
+        $this->assertSame(GateDecision::PASS, $d3->action);
+        $this->assertSame(2, $this->dir->users[$mallory]['role_id']);
+        $this->assertFalse($this->dir->users[$mallory]['is_superuser']);
+    }
+
+    /**
+     * Same sid, sub and fingerprint are not enough: when the sub is linked
+     * to another account (an administrator re-linked it), the old session is
+     * not passed on; the sub's current account is logged in instead.
+     */
+    public function testLoggedInSessionIsRecheckedAgainstTheSubLinkOnEveryRequest(): void
+    {
+        $first = $this->decide('GET', '/backend', $this->tokens->token());
+        $this->dir->users[$first->userId]['email'] = 'old-ada@example.com';
+        $other = $this->dir->seedUser(['login' => 'ada2', 'email' => 'ada2@example.com']);
+        $this->dir->link('okta-sub-ada', $other);
+        $d = $this->decide('GET', '/backend/cms', $this->tokens->token(), $first->state);
+        $this->assertSame(GateDecision::LOGIN, $d->action);
+        $this->assertTrue($d->logoutFirst);
+        $this->assertSame($other, $d->userId);
+
+        // The linked account is deleted: the session is logged out and denied.
+        $this->dir->users[$other]['deleted_at'] = '2026-01-01 00:00:00';
+        $d2 = $this->decide('GET', '/backend/cms', $this->tokens->token(), $d->state);
+        $this->assertSame(GateDecision::DENY, $d2->action);
+        $this->assertSame('user_deleted', $d2->reason);
+        $this->assertTrue($d2->logoutFirst);
+    }
+
     public function testSessionLoggedInAsSomeoneElseIsReplaced(): void
     {
         // Someone logged in through break-glass (no stored state), then comes through octogate.

@@ -102,16 +102,62 @@ final class IdentityProvisionerTest extends TestCase
     }
 
     /**
+     * Pre-account takeover: an unverified email is never written onto a new
+     * account (the real owner would later be linked to it by email).
+     *
      * @dataProvider unverifiedEmails
      * @param array<string, mixed> $override
      */
-    public function testUnverifiedEmailStillCreatesANewUser(array $override): void
+    public function testUnverifiedEmailNeverCreatesAUser(array $override): void
     {
-        $id = $this->provisioner->provision(self::identity($override));
+        try {
+            $this->provisioner->provision(self::identity($override));
+            $this->fail('expected a ProvisioningException');
+        } catch (ProvisioningException $e) {
+            $this->assertSame('email_unverified', $e->reason());
+        }
+        $this->assertSame([], $this->dir->users);
+        $this->assertSame([], $this->dir->links);
+    }
+
+    public function testEmailNeverLinksToAnAccountThatAlreadyHasASub(): void
+    {
+        $mallory = $this->provisioner->provision(self::identity(['sub' => 'attacker-sub', 'preferred_username' => 'mallory']));
+        try {
+            $this->provisioner->provision(self::identity(['sub' => 'victim-sub', 'superuser' => true]));
+            $this->fail('expected a ProvisioningException');
+        } catch (ProvisioningException $e) {
+            $this->assertSame('email_link_refused', $e->reason());
+        }
+        $this->assertSame(['attacker-sub' => $mallory], $this->dir->links);
+        $this->assertFalse($this->dir->users[$mallory]['is_superuser']);
+        $this->assertCount(1, $this->dir->users);
+    }
+
+    /**
+     * @dataProvider unverifiedEmails
+     * @param array<string, mixed> $override
+     */
+    public function testUnverifiedEmailChangeOfALinkedUserIsIgnoredAndLogged(array $override): void
+    {
+        $logged = [];
+        $provisioner = new IdentityProvisioner($this->dir, static function (string $message, array $context) use (&$logged): void {
+            $logged[] = [$message, $context];
+        });
+        $id = $provisioner->provision(self::identity());
+        $this->assertSame($id, $provisioner->provision(self::identity(['email' => 'victim@example.com', 'role' => 'editor'] + $override)));
+        $this->assertSame('ada@example.com', $this->dir->users[$id]['email'], 'old email kept');
+        $this->assertSame(3, $this->dir->users[$id]['role_id'], 'the rest is still synced');
+        $this->assertCount(1, $logged);
+        $this->assertStringContainsString('unverified email change ignored', $logged[0][0]);
+        $this->assertSame(['user_id' => $id], $logged[0][1]);
+        // Same email, unverified: nothing to log, nothing written.
+        $provisioner->provision(self::identity(['email' => 'ADA@example.com'] + $override));
+        $this->assertCount(1, $logged);
         $this->assertSame('ada@example.com', $this->dir->users[$id]['email']);
-        $this->assertSame($id, $this->dir->links['okta-sub-ada']);
-        // Once linked by sub, later sign-ins need no email check.
-        $this->assertSame($id, $this->provisioner->provision(self::identity($override)));
+        // The provider verifies the new address: now it is synced.
+        $provisioner->provision(self::identity(['email' => 'ada.new@example.com']));
+        $this->assertSame('ada.new@example.com', $this->dir->users[$id]['email']);
     }
 
     public function testVerifiedEmailNeverLinksToAnExistingSuperuser(): void

@@ -259,6 +259,15 @@ final class OctoberAdapterTest extends TestCase
         $this->assertNull(BackendAuth::getUser());
     }
 
+    public function testUnverifiedEmailChangeIsNotWrittenAndIsLogged(): void
+    {
+        $this->send('GET', '/backend', $this->token());
+        $id = (int) BackendAuth::getUser()->id;
+        $this->send('GET', '/backend', $this->token(['email' => 'victim@example.com', 'email_verified' => false]));
+        $this->assertSame('ada@example.com', User::$tables[User::class][$id]['email']);
+        $this->assertSame(['octogate-sso: unverified email change ignored; the backend account keeps its email', ['user_id' => $id]], Log::$warnings[0]);
+    }
+
     public function testMissingRoleShowsClearErrorPage(): void
     {
         $r = $this->send('GET', '/backend', $this->token(['role' => 'ghost']));

@@ -63,7 +63,11 @@ final class App
         if ($backendPath === null) {
             return Pages::home($uri, $assertion !== null && $assertion !== '');
         }
-        $gate = new Gate($config, new IdentityProvisioner($directory), $prefix, $this->clock);
+        $log = $this->log;
+        $provisioner = new IdentityProvisioner($directory, static function (string $message, array $context) use ($log): void {
+            $log('standin: ' . $message . ' ' . json_encode($context));
+        });
+        $gate = new Gate($config, $provisioner, $prefix, $this->clock);
 
         $loggedIn = isset($session[self::KEY_USER]) && is_int($session[self::KEY_USER]) ? $session[self::KEY_USER] : null;
         $state = SessionState::fromSession($loggedIn, static function (string $key) use ($session) {

@@ -123,6 +123,11 @@ final class SqliteUserDirectory implements UserDirectory
             ->execute([$sub, $userId, $now, $now]);
     }
 
+    public function isLinked(int $userId): bool
+    {
+        return $this->one('SELECT id FROM octogate_sso_identities WHERE user_id = ?', [$userId]) !== null;
+    }
+
     /**
      * A backend_users row with its role code, or null.
      *

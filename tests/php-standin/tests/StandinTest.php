@@ -193,6 +193,41 @@ final class StandinTest extends TestCase
         $this->assertSame(0, (int) $this->pdo->query('SELECT COUNT(*) FROM octogate_sso_identities')->fetchColumn());
     }
 
+    /**
+     * /tmp/shimreview/poc/standin_preaccount.php: the attacker (unverified
+     * newhire@) signs in first, then the real newhire (verified, superuser);
+     * then the attacker's old session comes back.
+     */
+    public function testPreAccountTakeoverIsRefused(): void
+    {
+        $att = $this->tokens->token(['sub' => 'attacker-sub', 'email' => 'newhire@example.com', 'email_verified' => false,
+            'preferred_username' => 'mallory', 'role' => 'editor', 'superuser' => false, 'sid' => 'sid-att']);
+        $vic = $this->tokens->token(['sub' => 'victim-sub', 'email' => 'newhire@example.com', 'email_verified' => true,
+            'preferred_username' => 'newhire', 'role' => 'developer', 'superuser' => true, 'sid' => 'sid-vic']);
+        $attSession = [];
+        $vicSession = [];
+        $app = $this->app();
+        $r = $app->handle('GET', '/backend', '127.0.0.1', $att, $attSession);
+        $this->assertSame(403, $r->status);
+        $this->assertStringContainsString('<p id="shim-denied">email_unverified</p>', $r->body);
+        $app->handle('GET', '/backend', '127.0.0.1', $vic, $vicSession);
+        $r = $app->handle('GET', '/backend', '127.0.0.1', $vic, $vicSession);
+        $this->assertStringContainsString('<dd id="user-login">newhire</dd>', $r->body);
+        $this->assertStringContainsString('<dd id="user-superuser">yes</dd>', $r->body);
+        $r = $app->handle('GET', '/backend', '127.0.0.1', $att, $attSession);
+        $this->assertSame(403, $r->status);
+        $this->assertArrayNotHasKey(App::KEY_USER, $attSession);
+    }
+
+    public function testEmailLinkOnlyToAnAccountWithoutASub(): void
+    {
+        $this->pdo->exec("INSERT INTO octogate_sso_identities (sub, user_id) SELECT 'attacker-sub', id FROM backend_users WHERE login = 'existing'");
+        $r = $this->get('/backend', $this->tokens->token(['sub' => 'victim-sub', 'email' => 'existing@example.com']));
+        $this->assertSame(403, $r->status);
+        $this->assertStringContainsString('<p id="shim-denied">email_link_refused</p>', $r->body);
+        $this->assertSame(1, (int) $this->pdo->query('SELECT COUNT(*) FROM octogate_sso_identities')->fetchColumn());
+    }
+
     public function testSuperuserIsNotLinkedByEmail(): void
     {
         $this->pdo->exec("UPDATE backend_users SET is_superuser = 1 WHERE login = 'existing'");
