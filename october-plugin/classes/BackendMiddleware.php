@@ -106,6 +106,15 @@ class BackendMiddleware
             Log::warning('octogate-sso: backend login failed', ['user_id' => $decision->userId, 'error' => get_class($e)]);
             return $this->denied('login_failed', 'The backend account could not be signed in.');
         }
+        // Session fixation: the logged-in session gets a new id (the old one
+        // is destroyed) and a new CSRF token. method_exists: the session
+        // contract of older Laravel (October v2, Winter) may lack one.
+        if (method_exists($session, 'migrate')) {
+            $session->migrate(true);
+        }
+        if (method_exists($session, 'regenerateToken')) {
+            $session->regenerateToken();
+        }
         // Once per octogate session: LOGIN happens only when sid or user changed.
         AccessLog::add($user);
         $this->store($session, $decision->state);

@@ -42,7 +42,7 @@ $response = $app->handle(
     $session
 );
 if (($session[App::KEY_USER] ?? null) !== $hadUser) {
-    session_regenerate_id(true); // new session id on login / logout / user switch
+    session_regenerate_id(true); // new session id on logout too (App does it on every login)
 }
 $_SESSION = $session;
 session_write_close();

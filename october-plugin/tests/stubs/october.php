@@ -439,6 +439,45 @@ namespace Illuminate\Session {
     {
         /** @var array<string, mixed> */
         public $data = [];
+        /** @var string session id */
+        public $id;
+        /** @var string CSRF token */
+        public $token;
+        /** @var list<bool> $destroy of each migrate() call */
+        public $migrations = [];
+        /** @var int */
+        public $invalidations = 0;
+
+        public function __construct()
+        {
+            $this->id = bin2hex(random_bytes(20));
+            $this->token = bin2hex(random_bytes(20));
+        }
+
+        public function getId()
+        {
+            return $this->id;
+        }
+
+        public function token()
+        {
+            return $this->token;
+        }
+
+        /**
+         * New session id, data kept ($destroy: the old session is deleted).
+         */
+        public function migrate($destroy = false)
+        {
+            $this->migrations[] = (bool) $destroy;
+            $this->id = bin2hex(random_bytes(20));
+            return true;
+        }
+
+        public function regenerateToken()
+        {
+            $this->token = bin2hex(random_bytes(20));
+        }
 
         public function get($key, $default = null)
         {
@@ -457,9 +496,14 @@ namespace Illuminate\Session {
             }
         }
 
+        /**
+         * Flush the data and migrate to a new id (Laravel's invalidate()).
+         */
         public function invalidate()
         {
             $this->data = [];
+            $this->invalidations++;
+            $this->migrate(true);
             return true;
         }
     }

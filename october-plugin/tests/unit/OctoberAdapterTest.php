@@ -116,6 +116,31 @@ final class OctoberAdapterTest extends TestCase
         $this->assertSame(1, User::$passwordWrites, 'existing user: password untouched');
     }
 
+    /**
+     * Session fixation: a session id (and CSRF token) planted before the
+     * login must not be the one that carries the logged-in user.
+     */
+    public function testLoginMigratesTheSessionIdAndRegeneratesTheCsrfToken(): void
+    {
+        $this->session->put('planted', 'by-attacker');
+        $idBefore = $this->session->getId();
+        $tokenBefore = $this->session->token();
+        $this->send('GET', '/backend', $this->token());
+        $this->assertNotNull(BackendAuth::getUser());
+        $this->assertSame([true], $this->session->migrations, 'migrate(true): the old session is destroyed');
+        $this->assertNotSame($idBefore, $this->session->getId());
+        $this->assertNotSame($tokenBefore, $this->session->token());
+        $this->assertSame('sid-one', $this->session->get('octogate_sso.sid'), 'state stored in the new session');
+        // A re-login for a new sid (same user) migrates again.
+        $idBefore = $this->session->getId();
+        $this->send('GET', '/backend', $this->token(['sid' => 'sid-two']));
+        $this->assertNotSame($idBefore, $this->session->getId());
+        // Browsing within the same octogate session does not.
+        $idBefore = $this->session->getId();
+        $this->send('GET', '/backend', $this->token(['sid' => 'sid-two']));
+        $this->assertSame($idBefore, $this->session->getId());
+    }
+
     public function testNoAssertionIs403AndLogsReasonWithoutToken(): void
     {
         $this->send('GET', '/backend', $this->token());

@@ -31,14 +31,24 @@ final class App
     private $clock;
     /** @var callable(string): void */
     private $log;
+    /** @var callable(): void */
+    private $regenerateSession;
 
     /**
      * @param array<string, string> $env OCTOGATE_*, STANDIN_BACKEND_URI
      * @param callable(): int|null $clock
      * @param callable(string): void|null $log receives deny reasons (never tokens); error_log by default
+     * @param callable(): void|null $regenerateSession gives the web session a
+     *        new id on login and logout (session fixation);
+     *        session_regenerate_id(true) by default, when a PHP session is active
      */
-    public function __construct(PDO $pdo, array $env, ?callable $clock = null, ?callable $log = null)
+    public function __construct(PDO $pdo, array $env, ?callable $clock = null, ?callable $log = null, ?callable $regenerateSession = null)
     {
+        $this->regenerateSession = $regenerateSession ?? static function (): void {
+            if (session_status() === PHP_SESSION_ACTIVE) {
+                session_regenerate_id(true);
+            }
+        };
         $this->pdo = $pdo;
         $this->env = $env;
         $this->clock = $clock;
@@ -83,6 +93,7 @@ final class App
                 if ($decision->logoutFirst) {
                     $session = [];
                 }
+                ($this->regenerateSession)(); // like migrate(true) after BackendAuth::login
                 $session[self::KEY_USER] = $decision->userId;
                 self::store($session, $decision->state);
                 if ($decision->redirectTo !== null) {

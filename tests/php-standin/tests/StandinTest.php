@@ -101,6 +101,29 @@ final class StandinTest extends TestCase
         $this->assertSame([], $this->session);
     }
 
+    public function testEveryLoginRegeneratesTheSessionId(): void
+    {
+        $regenerated = 0;
+        $app = new App($this->pdo, [
+            'OCTOGATE_PUBLIC_KEYS' => $this->tokens->publicKeyBase64(),
+            'OCTOGATE_ISSUER' => TokenFactory::ISSUER,
+            'OCTOGATE_AUDIENCE' => TokenFactory::AUDIENCE,
+        ], static function (): int {
+            return TokenFactory::NOW;
+        }, static function (string $line): void {
+        }, static function () use (&$regenerated): void {
+            $regenerated++;
+        });
+        $token = $this->tokens->token();
+        $app->handle('GET', '/backend', '127.0.0.1', $token, $this->session);
+        $this->assertSame(1, $regenerated);
+        $app->handle('GET', '/backend', '127.0.0.1', $token, $this->session);
+        $this->assertSame(1, $regenerated, 'not while browsing');
+        // Same user, new octogate session: logged in again, new id again.
+        $app->handle('GET', '/backend', '127.0.0.1', $this->tokens->token(['sid' => 'sid-two']), $this->session);
+        $this->assertSame(2, $regenerated);
+    }
+
     public function testExistingUserIsLinkedAndKeepsPassword(): void
     {
         $before = $this->pdo->query("SELECT password FROM backend_users WHERE login = 'existing'")->fetchColumn();
