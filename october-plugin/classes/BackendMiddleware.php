@@ -33,6 +33,9 @@ class BackendMiddleware
 {
     public const HEADER = 'X-Octogate-Assertion';
 
+    /** logout() calls at most: each ends one level of impersonation. */
+    private const MAX_LOGOUTS = 3;
+
     /**
      * @param Request $request
      * @return mixed
@@ -195,11 +198,21 @@ class BackendMiddleware
      */
     private function logout($session): void
     {
-        if (BackendAuth::getUser() !== null) {
+        // While impersonating, October's logout() only ends the impersonation
+        // and the impersonator stays logged in: repeat (bounded) until nobody is.
+        for ($i = 0; $i < self::MAX_LOGOUTS && BackendAuth::getUser() !== null; $i++) {
             BackendAuth::logout();
+        }
+        if (BackendAuth::getUser() !== null) {
+            Log::warning('octogate-sso: a backend user is still logged in after logout; invalidating the session');
         }
         foreach (array_keys((new SessionState(null, null, null, null, null))->toSession()) as $key) {
             $session->forget($key);
+        }
+        // Drop everything else too (impersonation state, persisted auth) and
+        // give the session a new id.
+        if (method_exists($session, 'invalidate')) {
+            $session->invalidate();
         }
     }
 

@@ -534,8 +534,27 @@ namespace {
             self::$logins[] = (int) $user->id;
         }
 
+        /** @var list<\Backend\Models\User> impersonators, innermost last */
+        public static $impersonators = [];
+
+        /**
+         * Like October's impersonate(): the current user becomes the
+         * impersonator; logout() then only ends the impersonation.
+         */
+        public static function impersonate($user)
+        {
+            self::$impersonators[] = self::$user;
+            self::$user = $user;
+        }
+
         public static function logout()
         {
+            if (self::$impersonators !== []) {
+                // October: logout() while impersonating = stopImpersonate().
+                self::$user = array_pop(self::$impersonators);
+                self::$logouts++;
+                return;
+            }
             self::$user = null;
             self::$logouts++;
             if (self::$session !== null) {
@@ -595,6 +614,7 @@ namespace {
             \Backend\Models\AccessLog::$added = [];
             \Backend\Classes\BackendController::$extensions = [];
             BackendAuth::$user = null;
+            BackendAuth::$impersonators = [];
             BackendAuth::$session = null;
             BackendAuth::$logins = [];
             BackendAuth::$logouts = 0;

@@ -187,6 +187,27 @@ final class OctoberAdapterTest extends TestCase
     }
 
     /**
+     * October's logout() while impersonating only ends the impersonation and
+     * leaves the impersonator logged in: sign-out must log out all the way
+     * and invalidate the session.
+     */
+    public function testSignOutDuringImpersonationLogsOutEveryone(): void
+    {
+        $this->send('GET', '/backend', $this->token());
+        $ada = BackendAuth::getUser();
+        $bob = User::hydrateRow(['id' => User::seed(['login' => 'bob', 'email' => 'bob@example.com', 'password' => 'h']), 'login' => 'bob']);
+        BackendAuth::impersonate($bob);
+        BackendAuth::$session = null; // count invalidations made by the middleware only
+        $this->session->put('other', 'data');
+        $r = $this->send('GET', '/backend/backend/auth/signout', $this->token());
+        $this->assertSame('/oauth2/sign_out', $r->getTargetUrl());
+        $this->assertNull(BackendAuth::getUser(), 'neither the impersonated user nor ' . $ada->login);
+        $this->assertSame(2, BackendAuth::$logouts);
+        $this->assertSame(1, $this->session->invalidations);
+        $this->assertSame([], $this->session->data);
+    }
+
+    /**
      * @return array<string, array{0: string}>
      */
     public function exploitUris(): array
