@@ -49,7 +49,11 @@ class BackendMiddleware
             });
             $gate = new Gate($this->loadConfig(), $provisioner, $this->backendHome($request));
         } catch (Throwable $e) {
-            Log::warning('octogate-sso: configuration error, backend closed', ['error' => get_class($e)]);
+            Log::warning('octogate-sso: configuration error, backend closed', [
+                'error' => get_class($e),
+                // ShimConfig's messages name the problem, never a key.
+                'message' => $e instanceof \InvalidArgumentException ? $e->getMessage() : '',
+            ]);
             return $this->denied('config_error', 'The octogate shim configuration is invalid.');
         }
 

@@ -76,6 +76,22 @@ final class AddressList
     }
 
     /**
+     * Whether some address is in both lists.
+     */
+    public function overlaps(AddressList $other): bool
+    {
+        foreach ($this->ranges as [$network, $prefix]) {
+            foreach ($other->ranges as [$otherNetwork, $otherPrefix]) {
+                if (strlen($network) === strlen($otherNetwork)
+                    && self::prefixMatches($network, $otherNetwork, min($prefix, $otherPrefix))) {
+                    return true;
+                }
+            }
+        }
+        return false;
+    }
+
+    /**
      * @return array{0: string, 1: int}
      */
     private static function parse(string $entry): array
@@ -92,6 +108,11 @@ final class AddressList
                 throw new InvalidArgumentException(sprintf('Bad CIDR prefix length in "%s"', $entry));
             }
             $prefix = (int) $parts[1];
+        }
+        // An IPv4-mapped entry (::ffff:a.b.c.d[/96+]) is the IPv4 range, as
+        // contains() treats a mapped address as IPv4.
+        if ($bits === 128 && $prefix >= 96 && strncmp($packed, str_repeat("\0", 10) . "\xff\xff", 12) === 0) {
+            return [substr($packed, 12), $prefix - 96];
         }
         return [$packed, $prefix];
     }

@@ -8,8 +8,8 @@ namespace Octogate\Sso\Classes\Core;
  * Framework-free decision for one request to the October backend.
  *
  * Fails closed: a backend request without a valid assertion is denied,
- * unless break-glass is on and the client address is allowed (and then the
- * request carries no assertion at all). Every request it sees is a backend
+ * unless break-glass is on and the client address is allowed and is not a
+ * trusted proxy (and then the request carries no assertion at all). Every request it sees is a backend
  * request (the adapter is attached to October's BackendController only); a
  * URI path with dot segments or encoded separators is refused outright
  * (ambiguous_path). October's own sign-in, password reset and setup screens
@@ -70,8 +70,10 @@ final class Gate
         $authController = $module === 'backend' && $controller === 'auth';
         $hasAssertion = $request->assertion !== null && $request->assertion !== '';
 
+        // Never for a trusted proxy: octogate's own traffic is never break-glass.
         if (!$hasAssertion && $this->config->breakGlass
-            && $this->config->breakGlassAddresses->contains($request->clientIp)) {
+            && $this->config->breakGlassAddresses->contains($request->clientIp)
+            && !$this->config->trustedProxies->contains($request->clientIp)) {
             return GateDecision::pass('break_glass');
         }
         if ($authController && $action === 'signout') {

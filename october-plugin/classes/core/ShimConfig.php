@@ -71,7 +71,8 @@ final class ShimConfig
      *
      * @param array<string, mixed> $settings
      * @param array<string, string|false> $env e.g. getenv()
-     * @throws InvalidArgumentException on unusable configuration
+     * @throws InvalidArgumentException on unusable configuration, including
+     *         break-glass addresses that overlap the trusted proxies
      */
     public static function load(array $settings, array $env): self
     {
@@ -81,13 +82,19 @@ final class ShimConfig
                 $values[$key] = $env[$var];
             }
         }
+        $trustedProxies = new AddressList(self::list($values['trusted_proxies'] ?? ''));
+        $breakGlassAddresses = new AddressList(self::list($values['break_glass_addresses'] ?? ''));
+        // octogate's own requests must never be able to get break-glass.
+        if ($trustedProxies->overlaps($breakGlassAddresses)) {
+            throw new InvalidArgumentException('The break-glass addresses overlap the trusted proxy addresses; octogate itself must never get break-glass access');
+        }
         return new self(
             self::keys($values['public_keys'] ?? ''),
             self::string($values, 'issuer'),
             self::string($values, 'audience'),
-            new AddressList(self::list($values['trusted_proxies'] ?? '')),
+            $trustedProxies,
             self::bool($values['break_glass'] ?? false),
-            new AddressList(self::list($values['break_glass_addresses'] ?? '')),
+            $breakGlassAddresses,
             self::string($values, 'sign_out_url') ?: self::DEFAULT_SIGN_OUT_URL
         );
     }

@@ -4,6 +4,7 @@ declare(strict_types=1);
 
 namespace Octogate\Sso\Tests\Unit;
 
+use Octogate\Sso\Classes\Core\AddressList;
 use Octogate\Sso\Classes\Core\Gate;
 use Octogate\Sso\Classes\Core\GateDecision;
 use Octogate\Sso\Classes\Core\GateRequest;
@@ -427,6 +428,23 @@ final class GateTest extends TestCase
         $this->assertSame(GateDecision::DENY, $this->decide('GET', '/backend/backend/auth/signin', null, null, $settings, null)->action);
         $off = ['break_glass' => '0', 'break_glass_addresses' => '192.0.2.10'];
         $this->assertSame(GateDecision::DENY, $this->decide('GET', '/backend/backend/auth/signin', null, null, $off, '192.0.2.10')->action);
+    }
+
+    /**
+     * Even if a configuration with overlapping lists were built (load()
+     * refuses it), a request from a trusted proxy never gets break-glass:
+     * octogate's own traffic without an assertion is denied.
+     */
+    public function testBreakGlassNeverAppliesToTrustedProxyAddresses(): void
+    {
+        $config = new ShimConfig([$this->tokens->publicKey], TokenFactory::ISSUER, TokenFactory::AUDIENCE,
+            AddressList::fromString('10.0.0.0/24'), true, AddressList::fromString('10.0.0.2, 192.0.2.10'), '/oauth2/sign_out');
+        $gate = new Gate($config, new IdentityProvisioner($this->dir), '/backend');
+        $d = $gate->decide(new GateRequest('GET', '/backend/backend/auth/signin', 'backend/auth/signin', '10.0.0.2', null), self::anonymous());
+        $this->assertSame(GateDecision::DENY, $d->action);
+        $this->assertSame('no_assertion', $d->reason);
+        $d = $gate->decide(new GateRequest('GET', '/backend/backend/auth/signin', 'backend/auth/signin', '192.0.2.10', null), self::anonymous());
+        $this->assertSame('break_glass', $d->reason);
     }
 
     public function testBreakGlassDoesNotBypassAnInvalidAssertion(): void

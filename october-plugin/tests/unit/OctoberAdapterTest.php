@@ -330,6 +330,16 @@ final class OctoberAdapterTest extends TestCase
         $this->assertStringContainsString('config_error', $r->getContent());
     }
 
+    public function testOverlappingBreakGlassAndProxyListsCloseTheBackendAndAreLogged(): void
+    {
+        $this->middleware->settings += ['trusted_proxies' => '10.0.0.0/24', 'break_glass' => true, 'break_glass_addresses' => '10.0.0.2'];
+        $r = $this->send('GET', '/backend/backend/auth/signin', null, '10.0.0.2');
+        $this->assertSame(403, $r->getStatusCode());
+        $this->assertStringContainsString('config_error', $r->getContent());
+        $this->assertStringContainsString('overlap', Log::$warnings[0][1]['message']);
+        $this->assertSame(0, $this->nextCalls);
+    }
+
     public function testBreakGlassPassesToOctoberUnchanged(): void
     {
         $this->middleware->settings += ['break_glass' => true, 'break_glass_addresses' => '127.0.0.1'];

@@ -90,6 +90,49 @@ final class ShimConfigTest extends TestCase
         ShimConfig::load(['trusted_proxies' => '10.0.0.0/33'], []);
     }
 
+    /**
+     * octogate's own traffic must never get break-glass: the two lists may
+     * not share an address (fail closed: the configuration is rejected).
+     *
+     * @return array<string, array{0: string, 1: string}>
+     */
+    public function overlappingLists(): array
+    {
+        return [
+            'same address' => ['10.0.0.5', '10.0.0.5'],
+            'address in range' => ['10.0.0.0/8', '10.1.2.3'],
+            'range in range' => ['172.28.0.10/32', '172.16.0.0/12'],
+            'IPv6' => ['fd00::1', 'fd00::/64'],
+            'IPv4-mapped' => ['::ffff:10.0.0.5', '10.0.0.0/24'],
+            'one of several' => ['192.0.2.1, 10.0.0.5', '203.0.113.7 10.0.0.4/30'],
+        ];
+    }
+
+    /**
+     * @dataProvider overlappingLists
+     */
+    public function testRejectsBreakGlassAddressesThatOverlapTrustedProxies(string $proxies, string $breakGlass): void
+    {
+        $settings = ['trusted_proxies' => $proxies, 'break_glass' => true, 'break_glass_addresses' => $breakGlass];
+        try {
+            ShimConfig::load($settings, []);
+            $this->fail('expected an InvalidArgumentException');
+        } catch (InvalidArgumentException $e) {
+            $this->assertStringContainsString('overlap', $e->getMessage());
+        }
+        $this->expectException(InvalidArgumentException::class);
+        ShimConfig::load(['trusted_proxies' => $breakGlass, 'break_glass_addresses' => $proxies], []);
+    }
+
+    public function testDisjointListsAreFine(): void
+    {
+        $c = ShimConfig::load(['trusted_proxies' => '10.0.0.5, fd00::/64', 'break_glass' => true, 'break_glass_addresses' => '10.0.0.6/32 10.0.1.0/24 fd01::1 ::ffff:192.0.2.1'], []);
+        $this->assertTrue($c->breakGlass);
+        $this->assertTrue(AddressList::fromString('10.0.0.0/31')->overlaps(AddressList::fromString('10.0.0.1')));
+        $this->assertFalse(AddressList::fromString('10.0.0.0/31')->overlaps(AddressList::fromString('10.0.0.2')));
+        $this->assertFalse(AddressList::fromString('')->overlaps(AddressList::fromString('0.0.0.0/0')));
+    }
+
     public function testIncompleteWithoutKeys(): void
     {
         $this->assertFalse(ShimConfig::load(['issuer' => 'i', 'audience' => 'a'], [])->isComplete());
