@@ -6,6 +6,7 @@ namespace Octogate\Sso\Classes;
 
 use Backend\Models\User;
 use Backend\Models\UserRole;
+use Octogate\Sso\Classes\Core\EmailAddress;
 use Octogate\Sso\Classes\Core\UserAttributes;
 use Octogate\Sso\Classes\Core\UserDirectory;
 use Octogate\Sso\Classes\Core\UserRecord;
@@ -38,10 +39,20 @@ final class OctoberUserDirectory implements UserDirectory
         return $user === null ? null : self::record($user);
     }
 
+    /**
+     * The database only supplies candidates: under a MySQL *_ci or
+     * accent-insensitive collation "victim@exämple.com" = "victim@example.com".
+     * The match itself is decided here, exactly after ASCII lower-casing.
+     */
     public function findByEmail(string $email): ?UserRecord
     {
-        $user = User::withTrashed()->whereRaw('LOWER(email) = ?', [mb_strtolower($email)])->first();
-        return $user === null ? null : self::record($user);
+        $candidates = User::withTrashed()->whereRaw('LOWER(email) = ?', [mb_strtolower($email)])->get();
+        foreach ($candidates as $user) {
+            if (EmailAddress::same((string) $user->email, $email)) {
+                return self::record($user);
+            }
+        }
+        return null;
     }
 
     public function loginExists(string $login): bool

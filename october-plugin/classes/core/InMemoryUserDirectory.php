@@ -63,7 +63,7 @@ final class InMemoryUserDirectory implements UserDirectory
     public function findByEmail(string $email): ?UserRecord
     {
         foreach ($this->users as $row) {
-            if ($row['email'] !== null && strcasecmp((string) $row['email'], $email) === 0) {
+            if ($row['email'] !== null && EmailAddress::same((string) $row['email'], $email)) {
                 return $this->record($row);
             }
         }

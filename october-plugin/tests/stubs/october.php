@@ -127,6 +127,36 @@ namespace October\Rain\Database {
      */
     final class StubQuery
     {
+        /**
+         * Simulate a MySQL *_ci, accent-insensitive collation (e.g.
+         * utf8mb4_general_ci / utf8mb4_0900_ai_ci) for where()/whereRaw()
+         * string comparisons, as a real database would compare.
+         *
+         * @var bool
+         */
+        public static $accentInsensitive = false;
+
+        /**
+         * Whether two column values are equal under the simulated collation.
+         *
+         * @param mixed $a
+         * @param mixed $b
+         */
+        public static function equal($a, $b): bool
+        {
+            if (self::$accentInsensitive && is_string($a) && is_string($b)) {
+                return self::fold($a) === self::fold($b);
+            }
+            return $a == $b;
+        }
+
+        private static function fold(string $s): string
+        {
+            $s = mb_strtolower($s);
+            return strtr($s, ['ä' => 'a', 'á' => 'a', 'à' => 'a', 'â' => 'a', 'ö' => 'o', 'ó' => 'o', 'ü' => 'u', 'ú' => 'u',
+                'é' => 'e', 'è' => 'e', 'ê' => 'e', 'í' => 'i', 'ı' => 'i', 'ç' => 'c', 'ñ' => 'n', 'ß' => 'ss']);
+        }
+
         /** @var class-string<Model> */
         private $class;
         /** @var bool */
@@ -146,7 +176,7 @@ namespace October\Rain\Database {
                 $value = $operator;
             }
             $this->filters[] = static function (array $row) use ($column, $value): bool {
-                return ($row[$column] ?? null) == $value;
+                return self::equal($row[$column] ?? null, $value);
             };
             return $this;
         }
@@ -162,19 +192,20 @@ namespace October\Rain\Database {
             $column = $m[1];
             $value = $bindings[0];
             $this->filters[] = static function (array $row) use ($column, $value): bool {
-                return isset($row[$column]) && mb_strtolower((string) $row[$column]) === $value;
+                return isset($row[$column]) && self::equal(mb_strtolower((string) $row[$column]), $value);
             };
             return $this;
         }
 
-        public function find($id, $columns = ['*'])
-        {
-            return $this->where('id', $id)->first();
-        }
-
-        public function first($columns = ['*'])
+        /**
+         * All matching rows (Laravel: a Collection; iterable the same way).
+         *
+         * @return list<Model>
+         */
+        public function get($columns = ['*'])
         {
             $class = $this->class;
+            $out = [];
             foreach ($class::$tables[$class] ?? [] as $row) {
                 if (!$this->withTrashed && !empty($row['deleted_at'])) {
                     continue;
@@ -184,15 +215,35 @@ namespace October\Rain\Database {
                         continue 2;
                     }
                 }
-                return $class::hydrateRow($row);
+                $out[] = $class::hydrateRow($row);
             }
-            return null;
+            return $out;
+        }
+
+        public function find($id, $columns = ['*'])
+        {
+            return $this->where('id', $id)->first();
+        }
+
+        public function first($columns = ['*'])
+        {
+            return $this->get()[0] ?? null;
         }
 
         public function exists()
         {
             return $this->first() !== null;
         }
+    }
+}
+
+namespace October\Rain\Database\Updates {
+
+    /**
+     * Stand-in for October's Migration base class.
+     */
+    abstract class Migration
+    {
     }
 }
 
@@ -602,6 +653,128 @@ namespace {
     }
 
     /**
+     * Stand-in for the Db facade: Db::table() over in-memory rows (string
+     * comparisons follow StubQuery::$accentInsensitive), plus the connection
+     * methods the migrations use.
+     */
+    class Db
+    {
+        /** @var array<string, array<int, array<string, mixed>>> table => id => row */
+        public static $tables = [];
+        /** @var string */
+        public static $driver = 'sqlite';
+        /** @var list<string> */
+        public static $statements = [];
+
+        public static function table($name)
+        {
+            return new DbStubTable((string) $name);
+        }
+
+        public static function connection($name = null)
+        {
+            return new static();
+        }
+
+        public function getDriverName()
+        {
+            return self::$driver;
+        }
+
+        public function getTablePrefix()
+        {
+            return '';
+        }
+
+        public static function statement($query, $bindings = [])
+        {
+            self::$statements[] = (string) $query;
+            return true;
+        }
+    }
+
+    /**
+     * Query on one Db stub table (where/get/first/exists/insert/update).
+     */
+    final class DbStubTable
+    {
+        /** @var string */
+        private $name;
+        /** @var list<callable> */
+        private $filters = [];
+
+        public function __construct(string $name)
+        {
+            $this->name = $name;
+        }
+
+        public function where($column, $operator = null, $value = null)
+        {
+            if (func_num_args() === 2) {
+                $value = $operator;
+            }
+            $this->filters[] = static function (array $row) use ($column, $value): bool {
+                return \October\Rain\Database\StubQuery::equal($row[$column] ?? null, $value);
+            };
+            return $this;
+        }
+
+        /**
+         * @return list<object>
+         */
+        public function get()
+        {
+            $out = [];
+            foreach (Db::$tables[$this->name] ?? [] as $row) {
+                foreach ($this->filters as $filter) {
+                    if (!$filter($row)) {
+                        continue 2;
+                    }
+                }
+                $out[] = (object) $row;
+            }
+            return $out;
+        }
+
+        public function first()
+        {
+            return $this->get()[0] ?? null;
+        }
+
+        public function exists()
+        {
+            return $this->get() !== [];
+        }
+
+        public function insert(array $row)
+        {
+            foreach (Db::$tables[$this->name] ?? [] as $existing) {
+                if (isset($row['sub'], $existing['sub']) && \October\Rain\Database\StubQuery::equal($existing['sub'], $row['sub'])) {
+                    throw new \RuntimeException('Integrity constraint violation: duplicate sub'); // unique index
+                }
+            }
+            $id = count(Db::$tables[$this->name] ?? []) + 1;
+            Db::$tables[$this->name][$id] = ['id' => $id] + $row;
+            return true;
+        }
+
+        public function update(array $values)
+        {
+            $n = 0;
+            foreach (Db::$tables[$this->name] ?? [] as $id => $row) {
+                foreach ($this->filters as $filter) {
+                    if (!$filter($row)) {
+                        continue 2;
+                    }
+                }
+                Db::$tables[$this->name][$id] = $values + $row;
+                $n++;
+            }
+            return $n;
+        }
+    }
+
+    /**
      * Resets all stub state between tests.
      */
     final class OctoberStubs
@@ -610,6 +783,10 @@ namespace {
         {
             \October\Rain\Database\Model::$tables = [];
             \October\Rain\Database\Model::$nextIds = [];
+            \October\Rain\Database\StubQuery::$accentInsensitive = false;
+            Db::$tables = [];
+            Db::$driver = 'sqlite';
+            Db::$statements = [];
             \Backend\Models\User::$passwordWrites = 0;
             \Backend\Models\AccessLog::$added = [];
             \Backend\Classes\BackendController::$extensions = [];

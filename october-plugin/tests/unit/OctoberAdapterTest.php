@@ -10,6 +10,7 @@ use Backend\Models\User;
 use Backend\Models\UserRole;
 use BackendAuth;
 use Config;
+use Db;
 use Illuminate\Http\RedirectResponse;
 use Illuminate\Http\Request;
 use Illuminate\Http\Response;
@@ -19,7 +20,10 @@ use Octogate\Sso\Classes\BackendMiddleware;
 use Octogate\Sso\Classes\Core\IdentityProvisioner;
 use Octogate\Sso\Classes\Core\Identity;
 use Octogate\Sso\Classes\Core\ProvisioningException;
+use Octogate\Sso\Classes\DbSubLinkStore;
 use Octogate\Sso\Classes\OctoberUserDirectory;
+use Octogate\Sso\Updates\MakeSubCaseSensitive;
+use October\Rain\Database\StubQuery;
 use Octogate\Sso\Plugin;
 use Octogate\Sso\Tests\Support\ArraySubLinkStore;
 use Octogate\Sso\Tests\Support\TestBackendMiddleware;
@@ -371,6 +375,64 @@ final class OctoberAdapterTest extends TestCase
         // A new user whose login is taken (case-insensitively, trashed included).
         $new = $provisioner->provision(Identity::fromClaims(['sub' => 'x', 'email' => 'g2@example.com', 'preferred_username' => 'GONE'] + TokenFactory::claims()));
         $this->assertSame('GONE-2', User::$tables[User::class][$new]['login']);
+    }
+
+    /**
+     * MySQL's *_ci / accent-insensitive collations compare "exämple" equal to
+     * "example" and "SubA" to "suba": the adapter must not take the
+     * database's word for it.
+     */
+    public function testEmailMatchIsExactAfterAsciiLowerCasingWhateverTheCollation(): void
+    {
+        StubQuery::$accentInsensitive = true;
+        $links = new ArraySubLinkStore();
+        $provisioner = new IdentityProvisioner(new OctoberUserDirectory($links));
+        $victim = User::seed(['login' => 'victim', 'email' => 'victim@example.com', 'password' => 'h', 'role_id' => 2]);
+        $id = $provisioner->provision(Identity::fromClaims(['sub' => 'attacker-sub', 'email' => 'victim@exämple.com', 'preferred_username' => 'mallory'] + TokenFactory::claims()));
+        $this->assertNotSame($victim, $id, 'not linked to victim@example.com');
+        $this->assertSame(['attacker-sub' => $id], $links->links);
+        // ASCII case still does not matter.
+        $dir = new OctoberUserDirectory($links);
+        $this->assertSame($victim, $dir->findByEmail('VICTIM@Example.COM')->id);
+        $this->assertNull($dir->findByEmail('victim@EXÄMPLE.com'), 'non-ASCII must match byte for byte');
+    }
+
+    public function testSubLookupIsByteExactWhateverTheCollation(): void
+    {
+        StubQuery::$accentInsensitive = true;
+        $store = new DbSubLinkStore();
+        $store->link('00uAbC', 1);
+        $this->assertSame(1, $store->userIdForSub('00uAbC'));
+        $this->assertNull($store->userIdForSub('00uabc'));
+        $this->assertNull($store->userIdForSub('00uÄbC'));
+        $this->assertTrue($store->isLinked(1));
+        $this->assertFalse($store->isLinked(2));
+        // Linking a case variant never re-points the existing sub's row
+        // (with a case-insensitive unique index the insert fails instead).
+        try {
+            $store->link('00uabc', 2);
+        } catch (\RuntimeException $e) {
+            // fail closed
+        }
+        $this->assertSame(1, $store->userIdForSub('00uAbC'));
+        $store->link('00uAbC', 3);
+        $this->assertSame(3, $store->userIdForSub('00uAbC'));
+    }
+
+    public function testSubMigrationMakesTheColumnBinaryOnMysqlOnly(): void
+    {
+        require_once dirname(__DIR__, 2) . '/updates/make_sub_case_sensitive.php';
+        (new MakeSubCaseSensitive())->up();
+        $this->assertSame([], Db::$statements, 'sqlite/pgsql compare bytes already');
+        foreach (['mysql', 'mariadb'] as $driver) {
+            Db::$statements = [];
+            Db::$driver = $driver;
+            (new MakeSubCaseSensitive())->up();
+            $this->assertCount(1, Db::$statements);
+            $this->assertStringContainsString('octogate_sso_identities', Db::$statements[0]);
+            $this->assertStringContainsString('COLLATE utf8mb4_bin', Db::$statements[0]);
+        }
+        $this->assertStringContainsString('make_sub_case_sensitive.php', (string) file_get_contents(dirname(__DIR__, 2) . '/updates/version.yaml'));
     }
 
     public function testPluginBootAttachesMiddlewareToBackendController(): void

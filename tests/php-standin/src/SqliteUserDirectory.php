@@ -4,6 +4,7 @@ declare(strict_types=1);
 
 namespace Octogate\Standin;
 
+use Octogate\Sso\Classes\Core\EmailAddress;
 use Octogate\Sso\Classes\Core\UserAttributes;
 use Octogate\Sso\Classes\Core\UserDirectory;
 use Octogate\Sso\Classes\Core\UserRecord;
@@ -70,14 +71,24 @@ final class SqliteUserDirectory implements UserDirectory
 
     public function findBySub(string $sub): ?UserRecord
     {
-        $row = $this->one('SELECT u.* FROM octogate_sso_identities i JOIN backend_users u ON u.id = i.user_id WHERE i.sub = ?', [$sub]);
-        return $row === null ? null : self::record($row);
+        // Candidates from SQL, the match decided byte for byte here (as the
+        // October adapter does; see DbSubLinkStore).
+        foreach ($this->all('SELECT u.*, i.sub AS linked_sub FROM octogate_sso_identities i JOIN backend_users u ON u.id = i.user_id WHERE i.sub = ?', [$sub]) as $row) {
+            if (hash_equals((string) $row['linked_sub'], $sub)) {
+                return self::record($row);
+            }
+        }
+        return null;
     }
 
     public function findByEmail(string $email): ?UserRecord
     {
-        $row = $this->one('SELECT * FROM backend_users WHERE lower(email) = lower(?)', [$email]);
-        return $row === null ? null : self::record($row);
+        foreach ($this->all('SELECT * FROM backend_users WHERE lower(email) = lower(?)', [$email]) as $row) {
+            if (EmailAddress::same((string) $row['email'], $email)) {
+                return self::record($row);
+            }
+        }
+        return null;
     }
 
     public function loginExists(string $login): bool
@@ -137,6 +148,17 @@ final class SqliteUserDirectory implements UserDirectory
     {
         return $this->one('SELECT u.*, r.code AS role_code FROM backend_users u LEFT JOIN backend_user_roles r ON r.id = u.role_id
             WHERE u.id = ? AND u.deleted_at IS NULL', [$id]);
+    }
+
+    /**
+     * @param list<mixed> $args
+     * @return list<array<string, mixed>>
+     */
+    private function all(string $sql, array $args): array
+    {
+        $stmt = $this->pdo->prepare($sql);
+        $stmt->execute($args);
+        return $stmt->fetchAll(PDO::FETCH_ASSOC);
     }
 
     /**
