@@ -5,7 +5,9 @@ declare(strict_types=1);
 namespace Octogate\Sso;
 
 use Backend\Classes\BackendController;
+use BackendAuth;
 use Octogate\Sso\Classes\BackendMiddleware;
+use Octogate\Sso\Classes\SettingsAccess;
 use Octogate\Sso\Models\Settings;
 use System\Classes\PluginBase;
 
@@ -36,10 +38,17 @@ class Plugin extends PluginBase
     }
 
     /**
+     * The settings page, for superusers only (SettingsAccess): the public
+     * keys decide who can sign in as anyone. Other users do not get the
+     * item at all, so its URL is not found for them either.
+     *
      * @return array<string, array<string, mixed>>
      */
     public function registerSettings()
     {
+        if (!SettingsAccess::mayManage(BackendAuth::getUser())) {
+            return [];
+        }
         return [
             'settings' => [
                 'label' => 'Octogate SSO',
@@ -49,20 +58,9 @@ class Plugin extends PluginBase
                 'class' => Settings::class,
                 'order' => 600,
                 'keywords' => 'octogate sso okta oidc',
+                // Superusers have every permission; this one is deliberately
+                // not registered, so no role can be given it.
                 'permissions' => ['octogate.sso.manage'],
-            ],
-        ];
-    }
-
-    /**
-     * @return array<string, array<string, string>>
-     */
-    public function registerPermissions()
-    {
-        return [
-            'octogate.sso.manage' => [
-                'tab' => 'Octogate SSO',
-                'label' => 'Manage the octogate SSO settings',
             ],
         ];
     }

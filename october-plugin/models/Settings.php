@@ -4,7 +4,9 @@ declare(strict_types=1);
 
 namespace Octogate\Sso\Models;
 
+use BackendAuth;
 use Model;
+use Octogate\Sso\Classes\SettingsAccess;
 
 /**
  * Backend settings of the shim (System > Settings > Octogate SSO).
@@ -22,6 +24,31 @@ class Settings extends Model
 
     /** @var string */
     public $settingsFields = 'fields.yaml';
+
+    /**
+     * Superusers only (also enforced here, not just by hiding the page).
+     */
+    public function beforeSave()
+    {
+        $console = function_exists('app') && app()->runningInConsole();
+        SettingsAccess::assertMayManage(BackendAuth::getUser(), $console);
+    }
+
+    /**
+     * With OCTOGATE_PUBLIC_KEYS set the keys are env-only: the field is
+     * read-only and shows that the stored value is not used.
+     *
+     * @param mixed $fields
+     * @param string|null $context
+     */
+    public function filterFields($fields, $context = null)
+    {
+        if (SettingsAccess::keysFromEnv() && isset($fields->public_keys)) {
+            $fields->public_keys->readOnly = true;
+            $fields->public_keys->disabled = true;
+            $fields->public_keys->comment = 'Set by the OCTOGATE_PUBLIC_KEYS environment variable; read-only here (a stored value is ignored).';
+        }
+    }
 
     /**
      * The settings as the array ShimConfig::load() takes.

@@ -653,6 +653,20 @@ namespace {
     }
 
     /**
+     * Stand-in for the Model alias (October\Rain\Database\Model).
+     */
+    class Model extends \October\Rain\Database\Model
+    {
+    }
+
+    /**
+     * Stand-in for the ApplicationException alias.
+     */
+    class ApplicationException extends \RuntimeException
+    {
+    }
+
+    /**
      * Stand-in for the Db facade: Db::table() over in-memory rows (string
      * comparisons follow StubQuery::$accentInsensitive), plus the connection
      * methods the migrations use.

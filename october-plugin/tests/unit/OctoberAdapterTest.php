@@ -24,6 +24,7 @@ use Octogate\Sso\Classes\DbSubLinkStore;
 use Octogate\Sso\Classes\OctoberUserDirectory;
 use Octogate\Sso\Updates\MakeSubCaseSensitive;
 use October\Rain\Database\StubQuery;
+use Octogate\Sso\Models\Settings;
 use Octogate\Sso\Plugin;
 use Octogate\Sso\Tests\Support\ArraySubLinkStore;
 use Octogate\Sso\Tests\Support\TestBackendMiddleware;
@@ -433,6 +434,46 @@ final class OctoberAdapterTest extends TestCase
             $this->assertStringContainsString('COLLATE utf8mb4_bin', Db::$statements[0]);
         }
         $this->assertStringContainsString('make_sub_case_sensitive.php', (string) file_get_contents(dirname(__DIR__, 2) . '/updates/version.yaml'));
+    }
+
+    /**
+     * The public keys decide who can sign in as anyone: the settings page
+     * is for superusers only, whatever permissions a role has.
+     */
+    public function testSettingsAreForSuperusersOnly(): void
+    {
+        $plugin = new Plugin();
+        $this->assertSame([], $plugin->registerSettings(), 'nobody logged in');
+        BackendAuth::$user = User::hydrateRow(['id' => 5, 'is_superuser' => false, 'permissions' => ['octogate.sso.manage' => 1]]);
+        $this->assertSame([], $plugin->registerSettings(), 'a role permission is not enough');
+        try {
+            (new Settings())->beforeSave();
+            $this->fail('a non-superuser must not save the settings');
+        } catch (\ApplicationException $e) {
+            $this->assertStringContainsString('superuser', $e->getMessage());
+        }
+        $this->assertArrayNotHasKey('octogate.sso.manage', method_exists($plugin, 'registerPermissions') ? (array) $plugin->registerPermissions() : []);
+
+        BackendAuth::$user = User::hydrateRow(['id' => 6, 'is_superuser' => true]);
+        $this->assertSame(Settings::class, $plugin->registerSettings()['settings']['class']);
+        (new Settings())->beforeSave();
+    }
+
+    public function testPublicKeysFieldIsReadOnlyWhenSetByEnv(): void
+    {
+        $fields = (object) ['public_keys' => (object) ['comment' => 'x'], 'issuer' => (object) []];
+        (new Settings())->filterFields($fields);
+        $this->assertFalse(isset($fields->public_keys->readOnly));
+        putenv('OCTOGATE_PUBLIC_KEYS=' . $this->tokens->publicKeyBase64());
+        try {
+            (new Settings())->filterFields($fields);
+        } finally {
+            putenv('OCTOGATE_PUBLIC_KEYS');
+        }
+        $this->assertTrue($fields->public_keys->readOnly);
+        $this->assertTrue($fields->public_keys->disabled);
+        $this->assertStringContainsString('OCTOGATE_PUBLIC_KEYS', $fields->public_keys->comment);
+        $this->assertFalse(isset($fields->issuer->readOnly));
     }
 
     public function testPluginBootAttachesMiddlewareToBackendController(): void
