@@ -513,3 +513,27 @@ fn octogate_cookies_are_not_forwarded() {
     let seen = up.last().unwrap();
     assert_eq!(seen.header("cookie"), Some("october_session=abc"));
 }
+
+#[test]
+fn http2_prior_knowledge_in_clear_text_is_served() {
+    let up = Upstream::start();
+    let og = Octogate::start(&ConfigSpec::new(&up.url()));
+    let out = std::process::Command::new("curl")
+        .args([
+            "-s",
+            "--http2-prior-knowledge",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_version} %{http_code}",
+            "-H",
+            "x-forwarded-user: mallory",
+        ])
+        .arg(format!("{}/h2c", og.base()))
+        .output()
+        .expect("curl");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "2 200");
+    let seen = up.last().unwrap();
+    assert_eq!(seen.target, "/h2c");
+    assert!(seen.header("x-forwarded-user").is_none());
+}

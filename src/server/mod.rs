@@ -10,9 +10,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hyper::body::Incoming;
+use hyper::server::conn::{http1, http2};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -92,21 +92,7 @@ impl Server {
     pub async fn serve(self, app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
         let limits = self.limits;
         let permits = app.connection_permits();
-        let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-        let mut builder = auto::Builder::new(TokioExecutor::new());
-        builder
-            .http1()
-            .timer(TokioTimer::new())
-            .header_read_timeout(limits.header_read_timeout)
-            .max_buf_size(limits.max_header_bytes.max(8192))
-            .keep_alive(true);
-        builder
-            .http2()
-            .timer(TokioTimer::new())
-            .max_header_list_size(limits.max_header_bytes as u32)
-            .max_concurrent_streams(256)
-            .keep_alive_interval(Some(Duration::from_secs(30)));
-        let builder = Arc::new(builder);
+        let protocols = Arc::new(Protocols::new(&limits));
         loop {
             let (stream, peer) = tokio::select! {
                 res = self.listener.accept() => match res {
@@ -134,10 +120,14 @@ impl Server {
                     continue;
                 }
             };
-            let app = app.clone();
-            let builder = builder.clone();
+            let conn = Conn {
+                peer,
+                app: app.clone(),
+                protocols: protocols.clone(),
+                shutdown: shutdown.clone(),
+                limits,
+            };
             let tls = self.tls.clone();
-            let watcher = graceful.watcher();
             tokio::spawn(async move {
                 let _permit = permit;
                 match tls {
@@ -150,7 +140,8 @@ impl Server {
                         .await
                         {
                             Ok(Ok(s)) => {
-                                serve_conn(s, peer, true, app, builder, watcher, limits).await
+                                let h2 = s.get_ref().1.alpn_protocol() == Some(b"h2");
+                                conn.serve(s, true, h2).await
                             }
                             Ok(Err(e)) => {
                                 tracing::debug!(peer = %peer, error = %e, "TLS handshake failed")
@@ -158,17 +149,52 @@ impl Server {
                             Err(_) => tracing::debug!(peer = %peer, "TLS handshake timed out"),
                         }
                     }
-                    None => serve_conn(stream, peer, false, app, builder, watcher, limits).await,
+                    None => conn.serve(stream, false, false).await,
                 }
             });
         }
         drop(self.listener);
         tracing::info!(grace = ?limits.shutdown_grace, "shutting down: no new connections; waiting for in-flight requests");
+        // Every connection (and tunnel) holds a permit: when all are back, everything is closed.
+        let all = u32::try_from(limits.max_connections).unwrap_or(u32::MAX);
         tokio::select! {
-            _ = graceful.shutdown() => tracing::info!("all connections closed"),
+            _ = permits.acquire_many(all) => tracing::info!("all connections closed"),
             _ = tokio::time::sleep(limits.shutdown_grace) => tracing::warn!("shutdown grace period over; closing remaining connections"),
         }
     }
+}
+
+/// The HTTP/1.1 and HTTP/2 connection builders, configured once. Each connection gets the one its
+/// client speaks (ALPN over TLS, the HTTP/2 preface in clear text) rather than an auto-detecting
+/// wrapper: measurably cheaper per request.
+struct Protocols {
+    h1: http1::Builder,
+    h2: http2::Builder<TokioExecutor>,
+}
+
+impl Protocols {
+    fn new(limits: &Limits) -> Self {
+        let mut h1 = http1::Builder::new();
+        h1.timer(TokioTimer::new())
+            .header_read_timeout(limits.header_read_timeout)
+            .max_buf_size(limits.max_header_bytes.max(8192))
+            .keep_alive(true);
+        let mut h2 = http2::Builder::new(TokioExecutor::new());
+        h2.timer(TokioTimer::new())
+            .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX))
+            .max_concurrent_streams(256)
+            .keep_alive_interval(Some(Duration::from_secs(30)));
+        Protocols { h1, h2 }
+    }
+}
+
+/// One accepted connection.
+struct Conn {
+    peer: SocketAddr,
+    app: Arc<App>,
+    protocols: Arc<Protocols>,
+    shutdown: watch::Receiver<bool>,
+    limits: Limits,
 }
 
 /// Writes a minimal HTTP/1.1 error response and closes (used before hyper has the connection).
@@ -210,49 +236,72 @@ async fn read_first_head<S: AsyncRead + Unpin>(
     }
 }
 
-async fn serve_conn<S>(
-    mut stream: S,
-    peer: SocketAddr,
-    tls: bool,
-    app: Arc<App>,
-    builder: Arc<auto::Builder<TokioExecutor>>,
-    watcher: hyper_util::server::graceful::Watcher,
-    limits: Limits,
-) where
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
-    let head = match read_first_head(&mut stream, &limits).await {
-        Ok(h) => h,
-        Err(0) => return,
-        Err(408) => {
-            tracing::warn!(peer = %peer, "request head not received in time (408)");
-            app.metrics().refused("header_timeout");
-            refuse(stream, 408, "Request Timeout", Duration::from_secs(1)).await;
-            return;
+impl Conn {
+    /// Reads the first request head (clean 408/431), then serves HTTP/1.1 (with upgrades) or
+    /// HTTP/2 until the client leaves or shutdown asks the connection to finish.
+    async fn serve<S>(self, mut stream: S, tls: bool, alpn_h2: bool)
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let Conn {
+            peer,
+            app,
+            protocols,
+            mut shutdown,
+            limits,
+        } = self;
+        let head = match read_first_head(&mut stream, &limits).await {
+            Ok(h) => h,
+            Err(0) => return,
+            Err(408) => {
+                tracing::warn!(peer = %peer, "request head not received in time (408)");
+                app.metrics().refused("header_timeout");
+                refuse(stream, 408, "Request Timeout", Duration::from_secs(1)).await;
+                return;
+            }
+            Err(_) => {
+                tracing::warn!(peer = %peer, limit = limits.max_header_bytes, "request head too large (431)");
+                app.metrics().refused("header_too_large");
+                refuse(
+                    stream,
+                    431,
+                    "Request Header Fields Too Large",
+                    Duration::from_secs(1),
+                )
+                .await;
+                return;
+            }
+        };
+        let h2 = alpn_h2 || head.starts_with(b"PRI * HTTP/2.0\r\n");
+        let io = TokioIo::new(Prefixed::new(head, stream));
+        let info = Arc::new(ConnInfo { peer, tls });
+        let svc = service_fn(move |req: hyper::Request<Incoming>| {
+            let app = app.clone();
+            let info = info.clone();
+            async move { Ok::<_, Infallible>(app.handle(req, &info).await) }
+        });
+        let result = if h2 {
+            let mut conn = std::pin::pin!(protocols.h2.serve_connection(io, svc));
+            tokio::select! {
+                r = conn.as_mut() => r,
+                _ = shutdown.changed() => {
+                    conn.as_mut().graceful_shutdown();
+                    conn.await
+                }
+            }
+        } else {
+            let mut conn = std::pin::pin!(protocols.h1.serve_connection(io, svc).with_upgrades());
+            tokio::select! {
+                r = conn.as_mut() => r,
+                _ = shutdown.changed() => {
+                    conn.as_mut().graceful_shutdown();
+                    conn.await
+                }
+            }
+        };
+        if let Err(e) = result {
+            tracing::debug!(peer = %peer, error = %e, "connection ended with an error");
         }
-        Err(_) => {
-            tracing::warn!(peer = %peer, limit = limits.max_header_bytes, "request head too large (431)");
-            app.metrics().refused("header_too_large");
-            refuse(
-                stream,
-                431,
-                "Request Header Fields Too Large",
-                Duration::from_secs(1),
-            )
-            .await;
-            return;
-        }
-    };
-    let io = TokioIo::new(Prefixed::new(head, stream));
-    let info = Arc::new(ConnInfo { peer, tls });
-    let svc = service_fn(move |req: hyper::Request<Incoming>| {
-        let app = app.clone();
-        let info = info.clone();
-        async move { Ok::<_, Infallible>(app.handle(req, &info).await) }
-    });
-    let conn = builder.serve_connection_with_upgrades(io, svc);
-    if let Err(e) = watcher.watch(conn).await {
-        tracing::debug!(peer = %peer, error = %e, "connection ended with an error");
     }
 }
 
