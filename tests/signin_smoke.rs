@@ -104,3 +104,45 @@ fn sign_out_revokes_the_refresh_token_so_a_copied_cookie_dies_at_its_next_refres
     );
     assert!(og.log().contains("refresh token revoked"), "{}", og.log());
 }
+
+#[test]
+fn reload_that_removes_a_cookie_key_ends_sessions_sealed_with_it() {
+    let up = Upstream::start();
+    let spec = ConfigSpec::new(&up.url());
+    let base = format!("http://127.0.0.1:{}", spec.port);
+    let op = Op::start(
+        &[("octogate-test", "test-secret", &base)],
+        &[User::new("u-bob", "bob", &["admins"])],
+    );
+    let mut spec = spec;
+    spec.issuer = op.issuer.clone();
+    let og = Octogate::start(&spec);
+    assert!(og.wait_ready(std::time::Duration::from_secs(10)));
+    let mut jar = Jar::default();
+    let (resp, _, _) = navigate(&mut jar, &format!("{base}/backend"), "bob", "bob-pw");
+    assert_eq!(resp.status, 200);
+    // Warm: the same cookie again (served from the opened-session cache).
+    assert_eq!(
+        jar_get(&mut jar.clone(), &format!("{base}/backend"), "").status,
+        200
+    );
+    // Replace the cookie key and reload.
+    let fresh = octogate::assertion::generate_keys().cookie_key_b64;
+    let text = std::fs::read_to_string(&og.config_path)
+        .unwrap()
+        .replace(&og.keys.cookie_key, &fresh);
+    std::fs::write(&og.config_path, text).unwrap();
+    og.signal("HUP");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let r = jar_get(&mut jar.clone(), &format!("{base}/backend"), "");
+        if r.status == 302 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "a cookie sealed with a removed key is still accepted after reload"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}

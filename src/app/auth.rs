@@ -38,7 +38,10 @@ pub(crate) enum Loaded {
     /// A cookie that is not a usable session (reason for the log); `chunks` to clear.
     Invalid { reason: &'static str, chunks: usize },
     /// A decrypted session.
-    Session { data: SessionData, chunks: usize },
+    Session {
+        data: Arc<SessionData>,
+        chunks: usize,
+    },
 }
 
 /// Reads and decrypts the session cookie. Bad cookies are "no session", never an error page.
@@ -54,6 +57,9 @@ pub(crate) fn load(headers: &HeaderMap, ctx: &Ctx) -> Loaded {
             }
         }
     };
+    if let Some(data) = ctx.rt.opened.get(&value) {
+        return Loaded::Session { data, chunks };
+    }
     let plain = match ctx.rt.cipher.open(name, &value) {
         Ok(p) => p,
         Err(_) => {
@@ -64,7 +70,11 @@ pub(crate) fn load(headers: &HeaderMap, ctx: &Ctx) -> Loaded {
         }
     };
     match SessionData::decode(&plain) {
-        Ok(data) => Loaded::Session { data, chunks },
+        Ok(data) => {
+            let data = Arc::new(data);
+            ctx.rt.opened.insert(&value, data.clone());
+            Loaded::Session { data, chunks }
+        }
         Err(_) => Loaded::Invalid {
             reason: "malformed_session",
             chunks,
@@ -84,6 +94,8 @@ pub(crate) fn write_session(
         .cipher
         .seal(name, &data.encode())
         .map_err(|e| e.to_string())?;
+    // The browser's next request carries exactly this value: open it from memory then.
+    ctx.rt.opened.insert(&sealed, Arc::new(data.clone()));
     let headers =
         session::set_cookie_headers(name, &sealed, &ctx.rt.session_attrs, previous_chunks)
             .map_err(|e| e.to_string())?;
@@ -262,7 +274,7 @@ pub(crate) async fn authenticate(
                     &ctx.audit_ctx(Some(&next.identity.sub), next.identity.email.as_deref()),
                     "ok",
                 );
-                data = *next;
+                data = Arc::new(*next);
                 dirty = true;
             }
             RefreshResult::SignedOut(reason) => {
@@ -307,7 +319,7 @@ pub(crate) async fn authenticate(
     // already expired).
     let record_every = (rt.times.idle_timeout.as_secs() / 4).min(60);
     if !dirty && ctx.now.saturating_sub(data.last_seen) >= record_every {
-        data.last_seen = ctx.now;
+        Arc::make_mut(&mut data).last_seen = ctx.now;
         dirty = true;
     }
     let grant = match rt.policy.decide(&data.identity) {
@@ -330,7 +342,7 @@ pub(crate) async fn authenticate(
         }
     };
     if data.grant.as_ref() != Some(&grant) {
-        data.grant = Some(grant.clone());
+        Arc::make_mut(&mut data).grant = Some(grant.clone());
         dirty = true;
     }
     let mut set_cookies = Vec::new();

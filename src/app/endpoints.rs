@@ -410,7 +410,7 @@ fn sign_out(app: &App, headers: &HeaderMap, query: &str, ctx: &Ctx) -> Response<
 }
 
 fn userinfo(headers: &HeaderMap, ctx: &Ctx) -> Response<Body> {
-    let data: SessionData = match auth::load(headers, ctx) {
+    let data = match auth::load(headers, ctx) {
         Loaded::Session { data, .. }
             if !matches!(data.check(ctx.now, &ctx.rt.times), SessionCheck::Expired(_)) =>
         {

@@ -7,7 +7,7 @@ use crate::assertion::Signer;
 use crate::config::Config;
 use crate::oidc::Oidc;
 use crate::proxy::{Upstream, UpstreamOptions};
-use crate::session::{CookieAttrs, CookieCipher, SessionTimes};
+use crate::session::{CookieAttrs, CookieCipher, OpenedSessions, SessionTimes};
 
 /// One config generation, ready to serve.
 pub struct Runtime {
@@ -19,6 +19,8 @@ pub struct Runtime {
     pub oidc: Arc<Oidc>,
     /// Session cookie encryption.
     pub cipher: CookieCipher,
+    /// Session cookies already opened in this generation (emptied by a reload).
+    pub opened: OpenedSessions,
     /// Assertion signer.
     pub signer: Signer,
     /// The JWKS document of the assertion keys.
@@ -105,6 +107,7 @@ impl Runtime {
             upstream,
             oidc,
             cipher,
+            opened: OpenedSessions::new(4096),
             signer,
             jwks,
             rules,

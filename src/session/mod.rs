@@ -12,6 +12,7 @@
 mod chunks;
 mod cipher;
 mod model;
+mod opened;
 
 pub use chunks::{
     clear_cookie_headers, present_cookie_names, read, set_cookie_headers, CookieAttrs, MAX_CHUNKS,
@@ -22,6 +23,7 @@ pub use model::{
     login_cookie_name, random_token, ExpiredReason, LoginState, SessionCheck, SessionData,
     SessionTimes, LOGIN_STATE_VERSION, SESSION_VERSION,
 };
+pub use opened::OpenedSessions;
 
 /// Why a cookie could not be read or written. Messages never include the cookie value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
