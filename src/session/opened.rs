@@ -9,9 +9,12 @@ use std::sync::{Arc, Mutex};
 
 use super::SessionData;
 
+/// One cached entry: the full sealed value and what it opened to.
+type Entry = (Box<str>, Arc<SessionData>);
+
 /// Opened sessions by sealed cookie value.
 pub struct OpenedSessions {
-    map: Mutex<HashMap<u64, (Box<str>, Arc<SessionData>)>>,
+    map: Mutex<HashMap<u64, Entry>>,
     hasher: std::collections::hash_map::RandomState,
     capacity: usize,
 }
