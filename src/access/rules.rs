@@ -32,13 +32,15 @@ impl PathRules {
         }
     }
 
-    fn protected(&self, path_lower: &str) -> bool {
+    /// Whether `path` starts with a protect prefix, ASCII case-insensitively.
+    fn protected(&self, path: &str) -> bool {
         self.protect
             .iter()
-            .any(|p| path_lower.starts_with(p.as_str()))
+            .any(|p| starts_with_ignore_case(path, p))
     }
 
-    /// Classifies a path produced by [`normalize`](super::normalize), ASCII case-insensitively.
+    /// Classifies a path produced by [`normalize`](super::normalize), ASCII case-insensitively
+    /// (without allocating: this runs on every request).
     ///
     /// Protected: the path starts with a protect prefix as a plain string prefix (`/backend`
     /// protects `/backend`, `/backend/x`, `/backendfoo` and `/backend;x` alike: fail closed).
@@ -48,15 +50,14 @@ impl PathRules {
     /// Public exception (only inside the protected area, and only for the plain path): equal to a
     /// public prefix or continuing it with `/`. A path holding `;` or any `%` escape is never public.
     pub fn classify(&self, normalized: &str) -> Area {
-        let lower = normalized.to_ascii_lowercase();
-        if self.protected(&lower) {
-            let plain = !lower.contains([';', '%']);
+        if self.protected(normalized) {
+            let plain = !normalized.contains([';', '%']);
             let public = plain
                 && self.public.iter().any(|p| {
-                    lower == *p
-                        || lower
-                            .strip_prefix(p.as_str())
-                            .is_some_and(|rest| rest.starts_with('/'))
+                    starts_with_ignore_case(normalized, p)
+                        && normalized
+                            .get(p.len()..)
+                            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
                 });
             return if public {
                 Area::PublicInProtected
@@ -65,16 +66,31 @@ impl PathRules {
             };
         }
         // `/index.php/backend`: PHP's PATH_INFO routing reaches the backend through the script.
-        let mut rest = lower.as_str();
-        while let Some(pos) = rest.find(".php/") {
-            let after = rest.get(pos + 4..).unwrap_or_default();
+        let bytes = normalized.as_bytes();
+        let mut i = 0;
+        while let Some(pos) = find_ignore_case(&bytes[i..], b".php/") {
+            let after_start = i + pos + 4;
+            let after = normalized.get(after_start..).unwrap_or_default();
             if self.protected(after) {
                 return Area::Protected;
             }
-            rest = after;
+            i = after_start;
         }
         Area::Open
     }
+}
+
+/// `s` starts with `prefix` (already lowercase), ASCII case-insensitively.
+fn starts_with_ignore_case(s: &str, prefix: &str) -> bool {
+    s.len() >= prefix.len() && s.as_bytes()[..prefix.len()].eq_ignore_ascii_case(prefix.as_bytes())
+}
+
+/// Position of `needle` (lowercase) in `hay`, ASCII case-insensitively.
+fn find_ignore_case(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    if needle.is_empty() || hay.len() < needle.len() {
+        return None;
+    }
+    (0..=hay.len() - needle.len()).find(|&i| hay[i..i + needle.len()].eq_ignore_ascii_case(needle))
 }
 
 #[cfg(test)]

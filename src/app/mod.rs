@@ -46,7 +46,10 @@ pub(crate) struct Ctx {
     pub client_ip: std::net::IpAddr,
     pub forwarded_for: String,
     pub request_id: String,
-    pub user_agent: Option<String>,
+    pub user_agent: Option<HeaderValue>,
+    /// The request id as a header value (built once, shared with the upstream request and the
+    /// response).
+    pub request_id_value: Option<HeaderValue>,
     pub peer_trusted: bool,
     pub now: u64,
 }
@@ -61,7 +64,7 @@ impl Ctx {
             sub,
             email,
             ip: Some(self.client_ip),
-            user_agent: self.user_agent.as_deref(),
+            user_agent: self.user_agent.as_ref().and_then(|v| v.to_str().ok()),
             request_id: Some(&self.request_id),
         }
     }
@@ -184,17 +187,16 @@ impl App {
         if removed > 0 {
             tracing::info!(request_id = %request_id, removed, "removed client-sent identity/forwarding headers");
         }
-        let user_agent = req
-            .headers()
-            .get(http::header::USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
+        let user_agent = req.headers().get(http::header::USER_AGENT).cloned();
+        let request_id_value =
+            HeaderValue::from_maybe_shared(bytes::Bytes::from(request_id.clone())).ok();
         let ctx = Ctx {
             rt,
             client_ip: facts.client_ip,
             forwarded_for: facts.forwarded_for,
             request_id,
             user_agent,
+            request_id_value,
             peer_trusted,
             now: unix_now(),
         };
@@ -205,7 +207,7 @@ impl App {
             self.metrics.upstream_latency(d);
         }
         let (mut parts, body) = resp.into_parts();
-        if let Ok(v) = HeaderValue::from_str(&ctx.request_id) {
+        if let Some(v) = ctx.request_id_value.clone() {
             parts.headers.insert("x-request-id", v);
         }
         if !tracing::enabled!(target: "octogate::access", tracing::Level::INFO) {
@@ -319,9 +321,9 @@ impl App {
     }
 
     fn request_id_header(&self, ctx: &Ctx) -> Vec<(http::HeaderName, HeaderValue)> {
-        match HeaderValue::from_str(&ctx.request_id) {
-            Ok(v) => vec![(http::HeaderName::from_static("x-request-id"), v)],
-            Err(_) => Vec::new(),
+        match &ctx.request_id_value {
+            Some(v) => vec![(http::HeaderName::from_static("x-request-id"), v.clone())],
+            None => Vec::new(),
         }
     }
 }
