@@ -5,22 +5,29 @@ mod common;
 use common::op::*;
 use common::*;
 
-#[test]
-fn sign_in_reaches_the_upstream_with_a_verifiable_assertion() {
+/// A recording upstream, the OP with bob (in `groups`), and octogate (with `session_extra`) in
+/// front, ready; returns them with octogate's base URL.
+fn site(groups: &[&'static str], session_extra: &str) -> (Upstream, Op, Octogate, String) {
     let up = Upstream::start();
-    let spec = ConfigSpec::new(&up.url());
+    let mut spec = ConfigSpec::new(&up.url());
+    spec.session_extra = session_extra.into();
     let base = format!("http://127.0.0.1:{}", spec.port);
     let op = Op::start(
         &[("octogate-test", "test-secret", &base)],
-        &[User::new("u-bob", "bob", &["admins", "unrelated"])],
+        &[User::new("u-bob", "bob", groups)],
     );
-    let mut spec = spec;
     spec.issuer = op.issuer.clone();
     let og = Octogate::start(&spec);
     assert!(
         og.wait_ready(std::time::Duration::from_secs(10)),
         "octogate never became ready"
     );
+    (up, op, og, base)
+}
+
+#[test]
+fn sign_in_reaches_the_upstream_with_a_verifiable_assertion() {
+    let (up, _op, og, base) = site(&["admins", "unrelated"], "");
     let mut jar = Jar::default();
     let (resp, url, pages) = navigate(
         &mut jar,
@@ -64,17 +71,7 @@ fn sign_in_reaches_the_upstream_with_a_verifiable_assertion() {
 
 #[test]
 fn sign_out_revokes_the_refresh_token_so_a_copied_cookie_dies_at_its_next_refresh() {
-    let up = Upstream::start();
-    let mut spec = ConfigSpec::new(&up.url());
-    spec.session_extra = "refresh_interval = \"2s\"\n".into();
-    let base = format!("http://127.0.0.1:{}", spec.port);
-    let op = Op::start(
-        &[("octogate-test", "test-secret", &base)],
-        &[User::new("u-bob", "bob", &["admins"])],
-    );
-    spec.issuer = op.issuer.clone();
-    let og = Octogate::start(&spec);
-    assert!(og.wait_ready(std::time::Duration::from_secs(10)));
+    let (_up, op, og, base) = site(&["admins"], "refresh_interval = \"2s\"\n");
     let mut jar = Jar::default();
     let (resp, _, _) = navigate(&mut jar, &format!("{base}/backend"), "bob", "bob-pw");
     assert_eq!(resp.status, 200);
@@ -107,17 +104,7 @@ fn sign_out_revokes_the_refresh_token_so_a_copied_cookie_dies_at_its_next_refres
 
 #[test]
 fn reload_that_removes_a_cookie_key_ends_sessions_sealed_with_it() {
-    let up = Upstream::start();
-    let spec = ConfigSpec::new(&up.url());
-    let base = format!("http://127.0.0.1:{}", spec.port);
-    let op = Op::start(
-        &[("octogate-test", "test-secret", &base)],
-        &[User::new("u-bob", "bob", &["admins"])],
-    );
-    let mut spec = spec;
-    spec.issuer = op.issuer.clone();
-    let og = Octogate::start(&spec);
-    assert!(og.wait_ready(std::time::Duration::from_secs(10)));
+    let (_up, _op, og, base) = site(&["admins"], "");
     let mut jar = Jar::default();
     let (resp, _, _) = navigate(&mut jar, &format!("{base}/backend"), "bob", "bob-pw");
     assert_eq!(resp.status, 200);
