@@ -23,6 +23,8 @@ use crate::http::{response, Body};
 use crate::proxy::{headers, Forwarding};
 pub use runtime::Runtime;
 
+const X_REQUEST_ID: http::HeaderName = http::HeaderName::from_static("x-request-id");
+
 /// Facts about the client connection.
 #[derive(Debug, Clone)]
 pub struct ConnInfo {
@@ -208,7 +210,7 @@ impl App {
         }
         let (mut parts, body) = resp.into_parts();
         if let Some(v) = ctx.request_id_value.clone() {
-            parts.headers.insert("x-request-id", v);
+            parts.headers.insert(X_REQUEST_ID, v);
         }
         if !tracing::enabled!(target: "octogate::access", tracing::Level::INFO) {
             return Response::from_parts(parts, body);
@@ -322,7 +324,7 @@ impl App {
 
     fn request_id_header(&self, ctx: &Ctx) -> Vec<(http::HeaderName, HeaderValue)> {
         match &ctx.request_id_value {
-            Some(v) => vec![(http::HeaderName::from_static("x-request-id"), v.clone())],
+            Some(v) => vec![(X_REQUEST_ID, v.clone())],
             None => Vec::new(),
         }
     }

@@ -14,6 +14,10 @@ use hyper::body::Incoming;
 use crate::http::client::HttpClient;
 use crate::http::{response, Body, BoxError};
 
+const X_FORWARDED_HOST: http::HeaderName = http::HeaderName::from_static("x-forwarded-host");
+const X_FORWARDED_PROTO: http::HeaderName = http::HeaderName::from_static("x-forwarded-proto");
+const X_FORWARDED_FOR: http::HeaderName = http::HeaderName::from_static("x-forwarded-for");
+
 /// Why a request could not be forwarded.
 #[derive(Debug, thiserror::Error)]
 pub enum ProxyError {
@@ -165,11 +169,11 @@ impl Upstream {
         parts.version = http::Version::HTTP_11;
         let h = &mut parts.headers;
         h.insert(HOST, self.public_host.clone());
-        h.insert("x-forwarded-host", self.public_host.clone());
-        h.insert("x-forwarded-proto", self.public_proto.clone());
+        h.insert(X_FORWARDED_HOST, self.public_host.clone());
+        h.insert(X_FORWARDED_PROTO, self.public_proto.clone());
         match HeaderValue::from_str(&fwd.forwarded_for) {
             Ok(v) => {
-                h.insert("x-forwarded-for", v);
+                h.insert(X_FORWARDED_FOR, v);
             }
             Err(_) => return Err(ProxyError::BadRequest("invalid X-Forwarded-For".into())),
         }
