@@ -115,6 +115,22 @@ impl Upstream {
     }
 }
 
+/// Header lines up to the blank line that ends a head.
+fn read_header_lines<R: BufRead>(r: &mut R) -> std::io::Result<Vec<(String, String)>> {
+    let mut headers = Vec::new();
+    loop {
+        let mut l = String::new();
+        r.read_line(&mut l)?;
+        let l = l.trim_end();
+        if l.is_empty() {
+            return Ok(headers);
+        }
+        if let Some((k, v)) = l.split_once(':') {
+            headers.push((k.trim().to_string(), v.trim().to_string()));
+        }
+    }
+}
+
 /// A request head: method, target, headers.
 type Head = (String, String, Vec<(String, String)>);
 
@@ -126,18 +142,7 @@ fn read_head(r: &mut BufReader<TcpStream>) -> std::io::Result<Option<Head>> {
     let mut parts = line.trim_end().splitn(3, ' ');
     let method = parts.next().unwrap_or("").to_string();
     let target = parts.next().unwrap_or("").to_string();
-    let mut headers = Vec::new();
-    loop {
-        let mut l = String::new();
-        r.read_line(&mut l)?;
-        let l = l.trim_end();
-        if l.is_empty() {
-            break;
-        }
-        if let Some((k, v)) = l.split_once(':') {
-            headers.push((k.trim().to_string(), v.trim().to_string()));
-        }
-    }
+    let headers = read_header_lines(r)?;
     Ok(Some((method, target, headers)))
 }
 
@@ -492,18 +497,7 @@ pub fn read_response<R: BufRead>(r: &mut R) -> std::io::Result<RawResponse> {
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or(0);
-    let mut headers = Vec::new();
-    loop {
-        let mut l = String::new();
-        r.read_line(&mut l)?;
-        let l = l.trim_end();
-        if l.is_empty() {
-            break;
-        }
-        if let Some((k, v)) = l.split_once(':') {
-            headers.push((k.trim().to_string(), v.trim().to_string()));
-        }
-    }
+    let headers = read_header_lines(r)?;
     let get = |n: &str| {
         headers
             .iter()

@@ -163,8 +163,9 @@ pub fn jar_post(jar: &mut Jar, url: &str, form: &str) -> RawResponse {
     r
 }
 
-fn absolute(base: &str, loc: &str) -> String {
-    if loc.starts_with("http://") {
+/// `loc` made absolute against `base`'s authority.
+pub fn absolute(base: &str, loc: &str) -> String {
+    if loc.starts_with("http://") || loc.starts_with("https://") {
         loc.to_string()
     } else {
         let (addr, _) = split_url(base);
@@ -172,7 +173,8 @@ fn absolute(base: &str, loc: &str) -> String {
     }
 }
 
-fn form_action(html: &str, marker: &str) -> Option<String> {
+/// The `action` of the form that contains `marker`.
+pub fn form_action(html: &str, marker: &str) -> Option<String> {
     let i = html.find(marker)?;
     let start = html[..i].rfind("<form")?;
     let a = html[start..].find("action=\"")? + start + 8;

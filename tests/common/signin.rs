@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use octogate::session::{CookieCipher, LoginState, SessionData};
 
-use super::op::{jar_get, jar_post, split_url};
+use super::op::{absolute, form_action, jar_get, jar_post, split_url};
 use super::*;
 
 /// Spawns octogate with exactly `config_text` (for configs [`ConfigSpec::render`] cannot express:
@@ -70,23 +70,6 @@ pub fn wait_until_unix(t: u64) {
     while octogate::app::unix_now() < t {
         std::thread::sleep(Duration::from_millis(50));
     }
-}
-
-fn absolute(base: &str, loc: &str) -> String {
-    if loc.starts_with("http://") || loc.starts_with("https://") {
-        loc.to_string()
-    } else {
-        let (addr, _) = split_url(base);
-        format!("http://{addr}{loc}")
-    }
-}
-
-fn form_action(html: &str, marker: &str) -> Option<String> {
-    let i = html.find(marker)?;
-    let start = html[..i].rfind("<form")?;
-    let a = html[start..].find("action=\"")? + start + 8;
-    let b = html[a..].find('"')? + a;
-    Some(html[a..b].replace("&amp;", "&"))
 }
 
 /// Like `navigate`, but stops at the first redirect to octogate's `/oauth2/callback` and returns
