@@ -2,7 +2,7 @@
 //! upstream failures, connection defences and graceful shutdown.
 mod common;
 
-use std::io::{BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
@@ -319,6 +319,80 @@ fn upstream_refused_is_502_and_slow_is_504() {
         t.elapsed()
     );
     assert_eq!(get(og.addr, "/", "").status, 200);
+}
+
+#[test]
+fn upstream_connections_are_kept_alive_and_reused() {
+    let up = Upstream::start();
+    let og = Octogate::start(&ConfigSpec::new(&up.url()));
+    // One client connection, many requests, bodies of every framing in between.
+    let mut s = TcpStream::connect(og.addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut r = BufReader::new(s.try_clone().unwrap());
+    for (i, (method, path)) in [
+        ("GET", "/"),
+        ("HEAD", "/"),
+        ("GET", "/empty"),
+        ("GET", "/download/100000"),
+        ("GET", "/a?x=1"),
+    ]
+    .iter()
+    .cycle()
+    .take(20)
+    .enumerate()
+    {
+        write!(s, "{method} {path} HTTP/1.1\r\nHost: site\r\n\r\n").unwrap();
+        if *method == "HEAD" {
+            // No body follows a HEAD response's head, whatever its Content-Length says.
+            let mut head = String::new();
+            while !head.ends_with("\r\n\r\n") {
+                let mut line = String::new();
+                assert!(
+                    r.read_line(&mut line).unwrap() > 0,
+                    "HEAD: connection closed"
+                );
+                head.push_str(&line);
+            }
+            assert!(head.starts_with("HTTP/1.1 200"), "request {i} HEAD: {head}");
+            continue;
+        }
+        let resp = read_response(&mut r).unwrap();
+        assert!(
+            resp.status == 200 || resp.status == 204,
+            "request {i} {method} {path}: {}",
+            resp.status
+        );
+        if *path == "/download/100000" {
+            assert_eq!(resp.body.len(), 100_000);
+        }
+    }
+    // New client connections, one after the other.
+    for _ in 0..10 {
+        assert_eq!(get(og.addr, "/", "").status, 200);
+    }
+    assert_eq!(up.count(), 30);
+    assert_eq!(
+        up.connections(),
+        1,
+        "sequential requests must share one kept-alive upstream connection"
+    );
+}
+
+#[test]
+fn an_upstream_connection_closed_while_idle_is_replaced() {
+    let up = Upstream::start();
+    let og = Octogate::start(&ConfigSpec::new(&up.url()));
+    for _ in 0..3 {
+        let r = get(og.addr, "/close-after", "");
+        assert_eq!(r.status, 200);
+        std::thread::sleep(Duration::from_millis(100));
+        // The pooled connection was closed by the upstream: a new one carries this request.
+        let r = get(og.addr, "/", "");
+        assert_eq!(r.status, 200, "{}", r.text());
+    }
+    assert_eq!(up.count(), 6);
+    // Each `/close-after` ran on the connection the `/` before it left idle (the first on a new one).
+    assert_eq!(up.connections(), 4);
 }
 
 #[test]

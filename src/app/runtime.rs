@@ -45,18 +45,18 @@ impl Runtime {
     /// Builds a runtime. `previous` lets a reload keep the OIDC client (and its loaded metadata)
     /// when `[oidc]` and the public URL are unchanged.
     pub fn build(cfg: Config, previous: Option<&Runtime>) -> Result<Self, String> {
-        let client = crate::http::client::build(cfg.upstream.connect_timeout);
         let opts = UpstreamOptions {
             timeout: cfg.upstream.timeout,
             body_gap: cfg.server.body_read_timeout,
             tunnel_idle: cfg.server.tunnel_idle_timeout,
             own_cookie: cfg.session.cookie_name.clone(),
+            max_idle: cfg.server.max_connections,
         };
         let upstream = Upstream::new(
             &cfg.upstream.url,
             &cfg.server.public_url,
             opts,
-            client.clone(),
+            crate::http::client::connector(cfg.upstream.connect_timeout),
         )?;
         let redirect_uri = format!("{}/oauth2/callback", cfg.server.public_origin());
         let oidc = match previous {

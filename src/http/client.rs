@@ -1,5 +1,6 @@
-//! The one HTTP client stack: a pooled hyper-util client over rustls, used for the upstream and for
-//! the OpenID Provider alike.
+//! The one HTTP client stack: hyper's HTTP/1.1 client over one connector (TCP + rustls). The
+//! OpenID Provider is called through hyper-util's pooled client built here; the upstream uses the
+//! same connector with connections it drives itself (`proxy::pool`).
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,9 +13,12 @@ use super::Body;
 /// A pooled keep-alive HTTP/1.1 client that speaks http and https.
 pub type HttpClient = Client<HttpsConnector<HttpConnector>, Body>;
 
-/// Builds the client. `connect_timeout` bounds the TCP connect; TLS uses rustls with the ring
-/// provider and the bundled webpki roots (so a minimal container image needs no CA bundle).
-pub fn build(connect_timeout: Duration) -> HttpClient {
+/// The connector behind every client: TCP (connect timeout, no Nagle, keep-alive probes) with
+/// rustls for https (ring provider, bundled webpki roots, so a minimal image needs no CA bundle).
+pub type Connector = HttpsConnector<HttpConnector>;
+
+/// Builds the connector. `connect_timeout` bounds the TCP connect.
+pub fn connector(connect_timeout: Duration) -> Connector {
     let mut http = HttpConnector::new();
     http.enforce_http(false);
     http.set_connect_timeout(Some(connect_timeout));
@@ -28,9 +32,13 @@ pub fn build(connect_timeout: Duration) -> HttpClient {
         // Unreachable with ring (it supports the safe defaults); keep a working connector anyway.
         Err(_) => hyper_rustls::HttpsConnectorBuilder::new().with_webpki_roots(),
     };
-    let https = builder.https_or_http().enable_http1().wrap_connector(http);
+    builder.https_or_http().enable_http1().wrap_connector(http)
+}
+
+/// Builds the pooled client (used for the OpenID Provider).
+pub fn build(connect_timeout: Duration) -> HttpClient {
     Client::builder(TokioExecutor::new())
         .pool_idle_timeout(Duration::from_secs(90))
         .pool_max_idle_per_host(256)
-        .build(https)
+        .build(connector(connect_timeout))
 }

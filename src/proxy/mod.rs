@@ -1,8 +1,11 @@
-//! The reverse proxy: forwards a request to the upstream over the pooled client, streaming bodies
-//! both ways, and passes `Upgrade` (WebSocket) connections through.
+//! The reverse proxy: forwards a request to the upstream over its connection pool, streaming
+//! bodies both ways, and passes `Upgrade` (WebSocket) connections through.
 mod body;
 pub mod headers;
+mod pool;
 mod tunnel;
+
+use std::sync::Arc;
 
 use std::time::{Duration, Instant};
 
@@ -11,8 +14,9 @@ use http::{Request, Response, StatusCode, Uri};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 
-use crate::http::client::HttpClient;
+use crate::http::client::Connector;
 use crate::http::{response, Body, BoxError};
+use pool::Pool;
 
 const X_FORWARDED_HOST: http::HeaderName = http::HeaderName::from_static("x-forwarded-host");
 const X_FORWARDED_PROTO: http::HeaderName = http::HeaderName::from_static("x-forwarded-proto");
@@ -66,8 +70,6 @@ pub struct Forwarding {
 /// The upstream site.
 #[derive(Debug, Clone)]
 pub struct Upstream {
-    scheme: http::uri::Scheme,
-    authority: http::uri::Authority,
     /// Path prefix of the upstream URL without trailing slash ("" for none).
     prefix: String,
     /// `Host` and `X-Forwarded-Host` sent upstream: the public host, never the client's.
@@ -79,7 +81,7 @@ pub struct Upstream {
     tunnel_idle: Duration,
     /// Octogate's session cookie name, never forwarded.
     own_cookie: String,
-    client: HttpClient,
+    pool: Arc<Pool>,
 }
 
 /// Timing and naming the upstream needs from the config.
@@ -93,6 +95,8 @@ pub struct UpstreamOptions {
     pub tunnel_idle: Duration,
     /// Octogate's session cookie name (it and `name_…` are removed from `Cookie`).
     pub own_cookie: String,
+    /// Most idle upstream connections kept for reuse.
+    pub max_idle: usize,
 }
 
 impl Upstream {
@@ -101,7 +105,7 @@ impl Upstream {
         url: &url::Url,
         public_url: &url::Url,
         opts: UpstreamOptions,
-        client: HttpClient,
+        connector: Connector,
     ) -> Result<Self, String> {
         let scheme = if url.scheme() == "https" {
             http::uri::Scheme::HTTPS
@@ -113,9 +117,15 @@ impl Upstream {
             Some(p) => format!("{host}:{p}"),
             None => host.to_string(),
         };
-        let authority = auth
+        let authority: http::uri::Authority = auth
             .parse()
             .map_err(|e| format!("upstream authority: {e}"))?;
+        let target = Uri::builder()
+            .scheme(scheme.clone())
+            .authority(authority.clone())
+            .path_and_query("/")
+            .build()
+            .map_err(|e| format!("upstream URL: {e}"))?;
         let prefix = url.path().trim_end_matches('/').to_string();
         let ph = public_url.host_str().ok_or("public_url has no host")?;
         let public_host = match public_url.port() {
@@ -127,8 +137,6 @@ impl Upstream {
         let public_proto = HeaderValue::from_str(public_url.scheme())
             .map_err(|e| format!("public scheme: {e}"))?;
         Ok(Upstream {
-            scheme,
-            authority,
             prefix,
             public_host,
             public_proto,
@@ -136,7 +144,7 @@ impl Upstream {
             body_gap: opts.body_gap,
             tunnel_idle: opts.tunnel_idle,
             own_cookie: opts.own_cookie,
-            client,
+            pool: Arc::new(Pool::new(connector, target, opts.max_idle)),
         })
     }
 
@@ -156,12 +164,8 @@ impl Upstream {
         let mut pq = String::with_capacity(self.prefix.len() + path_and_query.len());
         pq.push_str(&self.prefix);
         pq.push_str(path_and_query);
-        let uri = Uri::builder()
-            .scheme(self.scheme.clone())
-            .authority(self.authority.clone())
-            .path_and_query(pq)
-            .build()
-            .map_err(|e| ProxyError::BadRequest(e.to_string()))?;
+        // Origin-form: the connection already goes to the upstream; `Host` is set below.
+        let uri = Uri::try_from(pq).map_err(|e| ProxyError::BadRequest(e.to_string()))?;
 
         let (mut parts, body) = req.into_parts();
         parts.uri = uri;
@@ -193,56 +197,72 @@ impl Upstream {
         let out = Request::from_parts(parts, body);
 
         let started = Instant::now();
-        let resp = match tokio::time::timeout(self.timeout, self.client.request(out)).await {
+        let Some(client_up) = client_upgrade else {
+            let resp = match tokio::time::timeout(self.timeout, self.pool.send(out)).await {
+                Err(_) => return Err(ProxyError::Timeout(self.timeout)),
+                Ok(Err(e)) => return Err(ProxyError::Unreachable(e.to_string())),
+                Ok(Ok(r)) => r,
+            };
+            let upstream_time = started.elapsed();
+            if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
+                return Err(ProxyError::Unreachable(
+                    "upstream switched protocols without a WebSocket upgrade".into(),
+                ));
+            }
+            let (mut parts, body) = resp.into_parts();
+            headers::strip_hop_by_hop(&mut parts.headers);
+            return Ok((Response::from_parts(parts, body), upstream_time));
+        };
+
+        let resp = match tokio::time::timeout(self.timeout, self.pool.send_upgrade(out)).await {
             Err(_) => return Err(ProxyError::Timeout(self.timeout)),
-            Ok(Err(e)) => return Err(ProxyError::Unreachable(error_chain(&e))),
+            Ok(Err(e)) => return Err(ProxyError::Unreachable(e.to_string())),
             Ok(Ok(r)) => r,
         };
         let upstream_time = started.elapsed();
-
-        if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
-            // Only a WebSocket upgrade we asked for, answered as one, becomes a tunnel.
-            let answered_ws = resp
-                .headers()
-                .get(UPGRADE)
-                .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"websocket"))
-                && resp.headers().contains_key("sec-websocket-accept");
-            let Some(client_up) = client_upgrade.filter(|_| answered_ws) else {
-                return Err(ProxyError::Unreachable(
-                    "upstream switched protocols without a matching WebSocket upgrade".into(),
-                ));
-            };
-            let mut resp = resp;
-            let server_up = hyper::upgrade::on(&mut resp);
-            let idle = self.tunnel_idle;
-            tokio::spawn(async move {
-                match tokio::try_join!(client_up, server_up) {
-                    Ok((c, s)) => {
-                        tunnel::pump(
-                            hyper_util::rt::TokioIo::new(c),
-                            hyper_util::rt::TokioIo::new(s),
-                            idle,
-                            tunnel_permit,
-                        )
-                        .await;
-                    }
-                    Err(e) => tracing::warn!(error = %e, "upgrade failed"),
-                }
-            });
+        if resp.status() != StatusCode::SWITCHING_PROTOCOLS {
+            // The upstream declined the upgrade: an ordinary response.
             let (mut parts, body) = resp.into_parts();
             headers::strip_hop_by_hop(&mut parts.headers);
-            parts
-                .headers
-                .insert(CONNECTION, HeaderValue::from_static("upgrade"));
-            parts
-                .headers
-                .insert(UPGRADE, HeaderValue::from_static("websocket"));
             let body: Body = body.map_err(|e| Box::new(e) as BoxError).boxed();
             return Ok((Response::from_parts(parts, body), upstream_time));
         }
-
+        // Only a WebSocket upgrade we asked for, answered as one, becomes a tunnel.
+        let answered_ws = resp
+            .headers()
+            .get(UPGRADE)
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"websocket"))
+            && resp.headers().contains_key("sec-websocket-accept");
+        if !answered_ws {
+            return Err(ProxyError::Unreachable(
+                "upstream switched protocols without a matching WebSocket upgrade".into(),
+            ));
+        }
+        let mut resp = resp;
+        let server_up = hyper::upgrade::on(&mut resp);
+        let idle = self.tunnel_idle;
+        tokio::spawn(async move {
+            match tokio::try_join!(client_up, server_up) {
+                Ok((c, s)) => {
+                    tunnel::pump(
+                        hyper_util::rt::TokioIo::new(c),
+                        hyper_util::rt::TokioIo::new(s),
+                        idle,
+                        tunnel_permit,
+                    )
+                    .await;
+                }
+                Err(e) => tracing::warn!(error = %e, "upgrade failed"),
+            }
+        });
         let (mut parts, body) = resp.into_parts();
         headers::strip_hop_by_hop(&mut parts.headers);
+        parts
+            .headers
+            .insert(CONNECTION, HeaderValue::from_static("upgrade"));
+        parts
+            .headers
+            .insert(UPGRADE, HeaderValue::from_static("websocket"));
         let body: Body = body.map_err(|e| Box::new(e) as BoxError).boxed();
         Ok((Response::from_parts(parts, body), upstream_time))
     }

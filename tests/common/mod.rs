@@ -55,6 +55,8 @@ pub struct Seen {
     pub method: String,
     pub target: String,
     pub headers: Vec<(String, String)>,
+    /// Which upstream connection carried it (a serial number per accepted connection).
+    pub conn: u64,
 }
 
 impl Seen {
@@ -75,7 +77,8 @@ impl Seen {
 /// A real HTTP/1.1 upstream (threads + std sockets) that records every request head.
 /// Endpoints: `/slow/<ms>` waits, `/download/<bytes>` streams zeros (chunked), `/upload` counts
 /// the body, `/ws` answers a WebSocket handshake and echoes frames' bytes raw, anything else
-/// answers 200 "ok".
+/// answers 200 "ok". `/empty` answers 204, `/close-after` answers 200 with keep-alive framing and
+/// then closes the connection (as an upstream's idle timeout would).
 pub struct Upstream {
     pub addr: SocketAddr,
     pub seen: Arc<Mutex<Vec<Seen>>>,
@@ -88,10 +91,10 @@ impl Upstream {
         let seen = Arc::new(Mutex::new(Vec::new()));
         let s2 = seen.clone();
         std::thread::spawn(move || {
-            for stream in listener.incoming().flatten() {
+            for (serial, stream) in listener.incoming().flatten().enumerate() {
                 let seen = s2.clone();
                 std::thread::spawn(move || {
-                    let _ = serve_upstream(stream, seen);
+                    let _ = serve_upstream(stream, seen, serial as u64);
                 });
             }
         });
@@ -112,6 +115,14 @@ impl Upstream {
 
     pub fn all(&self) -> Vec<Seen> {
         self.seen.lock().unwrap().clone()
+    }
+
+    /// How many different upstream connections carried the requests seen so far.
+    pub fn connections(&self) -> usize {
+        let mut c: Vec<u64> = self.seen.lock().unwrap().iter().map(|s| s.conn).collect();
+        c.sort_unstable();
+        c.dedup();
+        c.len()
     }
 }
 
@@ -146,7 +157,11 @@ fn read_head(r: &mut BufReader<TcpStream>) -> std::io::Result<Option<Head>> {
     Ok(Some((method, target, headers)))
 }
 
-fn serve_upstream(stream: TcpStream, seen: Arc<Mutex<Vec<Seen>>>) -> std::io::Result<()> {
+fn serve_upstream(
+    stream: TcpStream,
+    seen: Arc<Mutex<Vec<Seen>>>,
+    conn: u64,
+) -> std::io::Result<()> {
     let mut w = stream.try_clone()?;
     let mut r = BufReader::new(stream);
     while let Some((method, target, headers)) = read_head(&mut r)? {
@@ -160,6 +175,7 @@ fn serve_upstream(stream: TcpStream, seen: Arc<Mutex<Vec<Seen>>>) -> std::io::Re
             method: method.clone(),
             target: target.clone(),
             headers: headers.clone(),
+            conn,
         });
         let body_len: u64 = get("content-length")
             .and_then(|v| v.parse().ok())
@@ -217,12 +233,22 @@ fn serve_upstream(stream: TcpStream, seen: Arc<Mutex<Vec<Seen>>>) -> std::io::Re
                 w.write_all(&buf[..n])?;
             }
         }
+        if target == "/empty" {
+            w.write_all(b"HTTP/1.1 204 No Content\r\nx-upstream: yes\r\n\r\n")?;
+            continue;
+        }
+        if target == "/close-after" {
+            w.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")?;
+            return Ok(());
+        }
         let body = if target == "/upload" {
             format!("received {received}")
         } else {
             "ok".to_string()
         };
-        write!(w, "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: {}\r\nx-upstream: yes\r\nconnection: keep-alive, x-upstream-hop\r\nx-upstream-hop: secret\r\nkeep-alive: timeout=5\r\n\r\n{body}", body.len())?;
+        // A HEAD response has the GET response's headers and no body.
+        let sent = if method == "HEAD" { "" } else { body.as_str() };
+        write!(w, "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: {}\r\nx-upstream: yes\r\nconnection: keep-alive, x-upstream-hop\r\nx-upstream-hop: secret\r\nkeep-alive: timeout=5\r\n\r\n{sent}", body.len())?;
     }
     Ok(())
 }

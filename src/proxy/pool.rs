@@ -1,0 +1,309 @@
+//! Upstream HTTP/1.1 connections without a task of their own.
+//!
+//! A request's future drives its upstream connection while it waits for the response head; the
+//! response body drives it while the body streams to the client; a connection that finished its
+//! exchange goes back to a LIFO idle list. Everything runs in the client connection's task, so a
+//! forwarded request costs no cross-task wake-ups, no pool lookup by host and no spawned
+//! "return to the pool" task (what a general-purpose pooled client needs). Parsing and framing
+//! stay hyper's.
+use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::{Request, Response, Uri};
+use http_body::{Body as HttpBody, Frame, SizeHint};
+use hyper::body::Incoming;
+use hyper::client::conn::http1;
+use hyper_util::rt::TokioIo;
+use tower_service::Service;
+
+use crate::http::client::Connector;
+use crate::http::{Body, BoxError};
+
+type Io = hyper_rustls::MaybeHttpsStream<TokioIo<tokio::net::TcpStream>>;
+
+/// An idle connection older than this is closed instead of reused (upstreams commonly close
+/// keep-alive connections after 60–75 s of silence).
+const MAX_IDLE_AGE: Duration = Duration::from_secs(50);
+
+/// Why the upstream could not be asked.
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    /// Connecting (TCP or TLS) failed.
+    #[error("connect: {0}")]
+    Connect(String),
+    /// The exchange failed after the connection was made.
+    #[error("{0}")]
+    Exchange(String),
+}
+
+/// One upstream connection: hyper's request handle and the connection state machine it feeds.
+pub(crate) struct Conn {
+    sender: http1::SendRequest<Body>,
+    driver: http1::Connection<Io, Body>,
+}
+
+impl Conn {
+    /// Lets the connection do its I/O. `Ready` means it is finished (closed or failed).
+    fn poll_drive(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        Pin::new(&mut self.driver).poll(cx).map(|_| ())
+    }
+
+    /// Sends `req` and drives the connection until the response head arrives. On failure the
+    /// request comes back when it was never written, so it can be retried elsewhere.
+    async fn exchange(
+        &mut self,
+        req: Request<Body>,
+    ) -> Result<Response<Incoming>, (SendError, Option<Request<Body>>)> {
+        let Conn { sender, driver } = self;
+        let mut response = std::pin::pin!(sender.try_send_request(req));
+        let outcome = std::future::poll_fn(|cx| {
+            if let Poll::Ready(r) = response.as_mut().poll(cx) {
+                return Poll::Ready(Some(r));
+            }
+            // Writes the request (and its body as it comes), reads the response head.
+            let finished = Pin::new(&mut *driver).poll(cx).is_ready();
+            match response.as_mut().poll(cx) {
+                Poll::Ready(r) => Poll::Ready(Some(r)),
+                // hyper answers every queued request when its connection ends; this only guards
+                // against waiting forever should one ever be left unanswered.
+                Poll::Pending if finished => Poll::Ready(None),
+                Poll::Pending => Poll::Pending,
+            }
+        })
+        .await;
+        match outcome {
+            Some(Ok(resp)) => Ok(resp),
+            Some(Err(mut e)) => {
+                let unsent = e.take_message();
+                Err((SendError::Exchange(super::error_chain(e.error())), unsent))
+            }
+            None => Err((
+                SendError::Exchange("connection closed before the response".into()),
+                None,
+            )),
+        }
+    }
+}
+
+/// Upstream connections: how to make one, and the idle ones ready for reuse.
+pub(crate) struct Pool {
+    connector: Connector,
+    /// `scheme://authority` of the upstream (what the connector connects to).
+    target: Uri,
+    builder: http1::Builder,
+    idle: Mutex<VecDeque<(Conn, Instant)>>,
+    max_idle: usize,
+}
+
+impl Pool {
+    /// A pool for `target` keeping at most `max_idle` idle connections.
+    pub(crate) fn new(connector: Connector, target: Uri, max_idle: usize) -> Self {
+        Pool {
+            connector,
+            target,
+            builder: http1::Builder::new(),
+            idle: Mutex::new(VecDeque::new()),
+            max_idle,
+        }
+    }
+
+    /// Sends `req` (origin-form URI, `Host` set) on an idle connection or a new one. A request
+    /// that an idle connection could not even write (the upstream had closed it) is retried on
+    /// the next one; a request that may have reached the upstream is never sent twice.
+    pub(crate) async fn send(
+        self: &Arc<Self>,
+        mut req: Request<Body>,
+    ) -> Result<Response<Body>, SendError> {
+        loop {
+            let (mut conn, reused) = match self.checkout().await {
+                Some(c) => (c, true),
+                None => (self.connect().await?, false),
+            };
+            match conn.exchange(req).await {
+                Ok(resp) => return Ok(self.attach(resp, conn)),
+                Err((_, Some(unsent))) if reused => req = unsent,
+                Err((e, _)) => return Err(e),
+            }
+        }
+    }
+
+    /// Wraps the response body so that it drives `conn` and returns it when the body is done.
+    fn attach(self: &Arc<Self>, resp: Response<Incoming>, conn: Conn) -> Response<Body> {
+        let (parts, body) = resp.into_parts();
+        let body = Streamed {
+            body,
+            conn: Some(conn),
+            pool: self.clone(),
+        };
+        Response::from_parts(parts, http_body_util::BodyExt::boxed(body))
+    }
+
+    /// The most recently used idle connection that is still open and ready for a request.
+    async fn checkout(&self) -> Option<Conn> {
+        loop {
+            let (mut conn, since) = {
+                let mut idle = self.idle.lock().ok()?;
+                idle.pop_back()?
+            };
+            if since.elapsed() > MAX_IDLE_AGE {
+                // Everything below it in the list is older still.
+                if let Ok(mut idle) = self.idle.lock() {
+                    idle.clear();
+                }
+                return None;
+            }
+            // One poll lets the connection notice a close the upstream sent while it sat idle.
+            let open =
+                std::future::poll_fn(|cx| Poll::Ready(conn.poll_drive(cx).is_pending())).await;
+            if open && conn.sender.is_ready() {
+                return Some(conn);
+            }
+        }
+    }
+
+    /// Keeps `conn` for reuse when it is open and there is room.
+    fn put(&self, conn: Conn) {
+        if conn.sender.is_closed() {
+            return;
+        }
+        if let Ok(mut idle) = self.idle.lock() {
+            if idle.len() < self.max_idle {
+                idle.push_back((conn, Instant::now()));
+            }
+        }
+    }
+
+    /// A new connection to the upstream.
+    async fn connect(&self) -> Result<Conn, SendError> {
+        let mut connector = self.connector.clone();
+        let io = connector
+            .call(self.target.clone())
+            .await
+            .map_err(|e| SendError::Connect(super::error_chain(&*e)))?;
+        let (sender, driver) = self
+            .builder
+            .handshake(io)
+            .await
+            .map_err(|e| SendError::Connect(super::error_chain(&e)))?;
+        Ok(Conn { sender, driver })
+    }
+
+    /// A new connection driven by its own task, for a request that upgrades (WebSocket): the
+    /// connection becomes the tunnel and never returns to the pool.
+    pub(crate) async fn send_upgrade(
+        &self,
+        req: Request<Body>,
+    ) -> Result<Response<Incoming>, SendError> {
+        let Conn { mut sender, driver } = self.connect().await?;
+        tokio::spawn(async move {
+            if let Err(e) = driver.with_upgrades().await {
+                tracing::debug!(error = %e, "upstream upgrade connection ended with an error");
+            }
+        });
+        sender
+            .send_request(req)
+            .await
+            .map_err(|e| SendError::Exchange(super::error_chain(&e)))
+    }
+}
+
+impl std::fmt::Debug for Pool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pool")
+            .field("target", &self.target)
+            .field("max_idle", &self.max_idle)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A response body that drives its connection and returns it to the pool once complete.
+struct Streamed {
+    body: Incoming,
+    conn: Option<Conn>,
+    pool: Arc<Pool>,
+}
+
+impl Streamed {
+    /// The exchange is complete: one more poll lets the connection go idle, then it is kept.
+    fn finish(&mut self, cx: &mut Context<'_>) {
+        if let Some(mut conn) = self.conn.take() {
+            if conn.poll_drive(cx).is_pending() {
+                self.pool.put(conn);
+            }
+        }
+    }
+
+    fn on_frame(
+        &mut self,
+        cx: &mut Context<'_>,
+        frame: Option<Result<Frame<Bytes>, hyper::Error>>,
+    ) -> Option<Result<Frame<Bytes>, BoxError>> {
+        match frame {
+            None => {
+                self.finish(cx);
+                None
+            }
+            Some(Ok(f)) => {
+                if self.body.is_end_stream() {
+                    self.finish(cx);
+                }
+                Some(Ok(f))
+            }
+            Some(Err(e)) => {
+                // A broken exchange: the connection is not reusable.
+                self.conn = None;
+                Some(Err(Box::new(e)))
+            }
+        }
+    }
+}
+
+impl HttpBody for Streamed {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = self.get_mut();
+        if let Poll::Ready(f) = Pin::new(&mut this.body).poll_frame(cx) {
+            return Poll::Ready(this.on_frame(cx, f));
+        }
+        // The connection feeds the body: let it read, then look at the body once more.
+        if let Some(conn) = this.conn.as_mut() {
+            if conn.poll_drive(cx).is_ready() {
+                this.conn = None;
+            }
+        }
+        match Pin::new(&mut this.body).poll_frame(cx) {
+            Poll::Ready(f) => Poll::Ready(this.on_frame(cx, f)),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
+}
+
+impl Drop for Streamed {
+    fn drop(&mut self) {
+        // A body nobody needed to read (HEAD, 204, 304, empty): the exchange is complete and the
+        // connection reusable. Dropped mid-body: the connection closes with it.
+        if let Some(conn) = self.conn.take() {
+            if self.body.is_end_stream() {
+                self.pool.put(conn);
+            }
+        }
+    }
+}
