@@ -265,7 +265,9 @@ pub(crate) async fn authenticate(
             );
             return unauthenticated(ctx, navigation, path_and_query, clear_session(ctx, chunks));
         }
-        SessionCheck::NeedsRefresh => match refresh(app, ctx, &data).await {
+        // Boxed: a refresh is rare and its IdP call's state is large; inline, it would sit in
+        // every connection's request future.
+        SessionCheck::NeedsRefresh => match Box::pin(refresh(app, ctx, &data)).await {
             RefreshResult::Refreshed(next) => {
                 tracing::info!(request_id = %ctx.request_id, sub = %next.identity.sub, groups = next.identity.groups.len(), "session refreshed at the IdP");
                 app.metrics().refresh(true, "ok");

@@ -50,10 +50,12 @@ pub(crate) async fn dispatch(
             let rd = param(query, "rd");
             start_signin(ctx, req.headers(), rd.as_deref().unwrap_or(""))
         }
-        "/oauth2/callback" => callback(app, req.headers(), query, ctx).await,
+        // Boxed: these wait on the IdP, and their state would otherwise sit inline in every
+        // connection's request future.
+        "/oauth2/callback" => Box::pin(callback(app, req.headers(), query, ctx)).await,
         "/oauth2/sign_out" => sign_out(app, req.headers(), query, ctx),
         "/oauth2/userinfo" => userinfo(req.headers(), ctx),
-        "/oauth2/auth" => forward_auth(app, req.headers(), ctx).await,
+        "/oauth2/auth" => Box::pin(forward_auth(app, req.headers(), ctx)).await,
         _ => response::error(StatusCode::NOT_FOUND, "No such octogate endpoint."),
     };
     Some(resp)

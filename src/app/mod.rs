@@ -266,24 +266,9 @@ impl App {
             pq.push('?');
             pq.push_str(q);
         }
-        match ctx.rt.rules.classify(&path) {
+        let (extra, set_cookies, outcome) = match ctx.rt.rules.classify(&path) {
             Area::Open | Area::PublicInProtected => {
-                let tunnel_permit = match self.tunnel_permit(&req) {
-                    Ok(p) => p,
-                    Err(resp) => return (path, "refused", None, *resp),
-                };
-                let fwd = Forwarding {
-                    forwarded_for: ctx.forwarded_for.clone(),
-                    extra: self.request_id_header(ctx),
-                    tunnel_permit,
-                };
-                match ctx.rt.upstream.forward(req, &pq, fwd).await {
-                    Ok((resp, t)) => (path, "public", Some(t), resp),
-                    Err(e) => {
-                        tracing::warn!(request_id = %ctx.request_id, reason = %e, "upstream error ({})", e.code());
-                        (path, "upstream_error", None, e.response())
-                    }
-                }
+                (self.request_id_header(ctx), Vec::new(), "public")
             }
             Area::Protected => {
                 let navigation = is_navigation(&req);
@@ -294,30 +279,33 @@ impl App {
                     } => {
                         let mut extra = identity_headers;
                         extra.extend(self.request_id_header(ctx));
-                        let tunnel_permit = match self.tunnel_permit(&req) {
-                            Ok(p) => p,
-                            Err(resp) => return (path, "refused", None, *resp),
-                        };
-                        let fwd = Forwarding {
-                            forwarded_for: ctx.forwarded_for.clone(),
-                            extra,
-                            tunnel_permit,
-                        };
-                        match ctx.rt.upstream.forward(req, &pq, fwd).await {
-                            Ok((mut resp, t)) => {
-                                for c in set_cookies {
-                                    resp.headers_mut().append(http::header::SET_COOKIE, c);
-                                }
-                                (path, "proxied", Some(t), resp)
-                            }
-                            Err(e) => {
-                                tracing::warn!(request_id = %ctx.request_id, reason = %e, "upstream error ({})", e.code());
-                                (path, "upstream_error", None, e.response())
-                            }
-                        }
+                        (extra, set_cookies, "proxied")
                     }
-                    auth::Outcome::Respond { outcome, response } => (path, outcome, None, response),
+                    auth::Outcome::Respond { outcome, response } => {
+                        return (path, outcome, None, response)
+                    }
                 }
+            }
+        };
+        let tunnel_permit = match self.tunnel_permit(&req) {
+            Ok(p) => p,
+            Err(resp) => return (path, "refused", None, *resp),
+        };
+        let fwd = Forwarding {
+            forwarded_for: ctx.forwarded_for.clone(),
+            extra,
+            tunnel_permit,
+        };
+        match ctx.rt.upstream.forward(req, &pq, fwd).await {
+            Ok((mut resp, t)) => {
+                for c in set_cookies {
+                    resp.headers_mut().append(http::header::SET_COOKIE, c);
+                }
+                (path, outcome, Some(t), resp)
+            }
+            Err(e) => {
+                tracing::warn!(request_id = %ctx.request_id, reason = %e, "upstream error ({})", e.code());
+                (path, "upstream_error", None, e.response())
             }
         }
     }

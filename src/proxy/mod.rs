@@ -152,14 +152,35 @@ impl Upstream {
     /// Returns the response and the time the upstream took to answer with headers.
     pub async fn forward(
         &self,
-        mut req: Request<Incoming>,
+        req: Request<Incoming>,
         path_and_query: &str,
         fwd: Forwarding,
     ) -> Result<(Response<Body>, Duration), ProxyError> {
+        // Preparing is synchronous, so none of its state is carried across the wait below.
+        let (out, upgrade) = self.prepare(req, path_and_query, fwd)?;
+        match upgrade {
+            None => self.exchange(out).await,
+            // Boxed: upgrades are rare, and their state would otherwise be carried by every
+            // request's future.
+            Some(u) => Box::pin(self.upgrade(out, u)).await,
+        }
+    }
+
+    /// Builds the upstream request: hop-by-hop headers and octogate's cookies removed, the
+    /// forwarding and identity headers set, origin-form target under the upstream's prefix.
+    fn prepare(
+        &self,
+        mut req: Request<Incoming>,
+        path_and_query: &str,
+        fwd: Forwarding,
+    ) -> Result<(Request<Body>, Option<PendingUpgrade>), ProxyError> {
         let upgrade = headers::upgrade_request(req.headers());
         headers::strip_hop_by_hop(req.headers_mut());
         headers::strip_own_cookies(req.headers_mut(), &self.own_cookie);
-        let client_upgrade = upgrade.as_ref().map(|_| hyper::upgrade::on(&mut req));
+        let pending = upgrade.as_ref().map(|_| PendingUpgrade {
+            client: hyper::upgrade::on(&mut req),
+            permit: None,
+        });
 
         let mut pq = String::with_capacity(self.prefix.len() + path_and_query.len());
         pq.push_str(&self.prefix);
@@ -184,36 +205,49 @@ impl Upstream {
         for (k, v) in fwd.extra {
             h.insert(k, v);
         }
-        let tunnel_permit = fwd.tunnel_permit;
         if let Some(u) = &upgrade {
             h.insert(CONNECTION, HeaderValue::from_static("upgrade"));
             h.insert(UPGRADE, u.clone());
         }
         let body: Body = if http_body::Body::is_end_stream(&body) {
-            body.map_err(|e| Box::new(e) as BoxError).boxed()
+            // Nothing to stream (and an empty body needs no allocation).
+            crate::http::empty()
         } else {
             body::Deadline::new(body, self.body_gap).boxed()
         };
-        let out = Request::from_parts(parts, body);
+        let pending = pending.map(|p| PendingUpgrade {
+            permit: fwd.tunnel_permit,
+            ..p
+        });
+        Ok((Request::from_parts(parts, body), pending))
+    }
 
+    /// Sends an ordinary request and waits (at most `upstream.timeout`) for the response head.
+    async fn exchange(&self, out: Request<Body>) -> Result<(Response<Body>, Duration), ProxyError> {
         let started = Instant::now();
-        let Some(client_up) = client_upgrade else {
-            let resp = match tokio::time::timeout(self.timeout, self.pool.send(out)).await {
-                Err(_) => return Err(ProxyError::Timeout(self.timeout)),
-                Ok(Err(e)) => return Err(ProxyError::Unreachable(e.to_string())),
-                Ok(Ok(r)) => r,
-            };
-            let upstream_time = started.elapsed();
-            if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
-                return Err(ProxyError::Unreachable(
-                    "upstream switched protocols without a WebSocket upgrade".into(),
-                ));
-            }
-            let (mut parts, body) = resp.into_parts();
-            headers::strip_hop_by_hop(&mut parts.headers);
-            return Ok((Response::from_parts(parts, body), upstream_time));
+        let resp = match tokio::time::timeout(self.timeout, self.pool.send(out)).await {
+            Err(_) => return Err(ProxyError::Timeout(self.timeout)),
+            Ok(Err(e)) => return Err(ProxyError::Unreachable(e.to_string())),
+            Ok(Ok(r)) => r,
         };
+        let upstream_time = started.elapsed();
+        if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
+            return Err(ProxyError::Unreachable(
+                "upstream switched protocols without a WebSocket upgrade".into(),
+            ));
+        }
+        let (mut parts, body) = resp.into_parts();
+        headers::strip_hop_by_hop(&mut parts.headers);
+        Ok((Response::from_parts(parts, body), upstream_time))
+    }
 
+    /// Sends a WebSocket upgrade request; a matching 101 turns both connections into a tunnel.
+    async fn upgrade(
+        &self,
+        out: Request<Body>,
+        pending: PendingUpgrade,
+    ) -> Result<(Response<Body>, Duration), ProxyError> {
+        let started = Instant::now();
         let resp = match tokio::time::timeout(self.timeout, self.pool.send_upgrade(out)).await {
             Err(_) => return Err(ProxyError::Timeout(self.timeout)),
             Ok(Err(e)) => return Err(ProxyError::Unreachable(e.to_string())),
@@ -241,14 +275,15 @@ impl Upstream {
         let mut resp = resp;
         let server_up = hyper::upgrade::on(&mut resp);
         let idle = self.tunnel_idle;
+        let PendingUpgrade { client, permit } = pending;
         tokio::spawn(async move {
-            match tokio::try_join!(client_up, server_up) {
+            match tokio::try_join!(client, server_up) {
                 Ok((c, s)) => {
                     tunnel::pump(
                         hyper_util::rt::TokioIo::new(c),
                         hyper_util::rt::TokioIo::new(s),
                         idle,
-                        tunnel_permit,
+                        permit,
                     )
                     .await;
                 }
@@ -266,6 +301,12 @@ impl Upstream {
         let body: Body = body.map_err(|e| Box::new(e) as BoxError).boxed();
         Ok((Response::from_parts(parts, body), upstream_time))
     }
+}
+
+/// The client side of a WebSocket upgrade in progress, and the connection slot its tunnel holds.
+struct PendingUpgrade {
+    client: hyper::upgrade::OnUpgrade,
+    permit: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 
 /// Flattens an error and its sources into one line (no secrets: these are transport errors).

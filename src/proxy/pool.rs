@@ -42,10 +42,14 @@ pub enum SendError {
 }
 
 /// One upstream connection: hyper's request handle and the connection state machine it feeds.
+/// Always boxed: the state machine (buffers, TLS state) is kilobytes, and the connection moves
+/// between the idle list, a request's future and a response body.
 pub(crate) struct Conn {
     sender: http1::SendRequest<Body>,
     driver: http1::Connection<Io, Body>,
 }
+
+type BoxConn = Box<Conn>;
 
 impl Conn {
     /// Lets the connection do its I/O. `Ready` means it is finished (closed or failed).
@@ -96,7 +100,7 @@ pub(crate) struct Pool {
     /// `scheme://authority` of the upstream (what the connector connects to).
     target: Uri,
     builder: http1::Builder,
-    idle: Mutex<VecDeque<(Conn, Instant)>>,
+    idle: Mutex<VecDeque<(BoxConn, Instant)>>,
     max_idle: usize,
 }
 
@@ -122,7 +126,9 @@ impl Pool {
         loop {
             let (mut conn, reused) = match self.checkout().await {
                 Some(c) => (c, true),
-                None => (self.connect().await?, false),
+                // Boxed: connecting is the rare case, and its state would otherwise be carried
+                // by every request's future.
+                None => (Box::pin(self.connect()).await?, false),
             };
             match conn.exchange(req).await {
                 Ok(resp) => return Ok(self.attach(resp, conn)),
@@ -133,7 +139,7 @@ impl Pool {
     }
 
     /// Wraps the response body so that it drives `conn` and returns it when the body is done.
-    fn attach(self: &Arc<Self>, resp: Response<Incoming>, conn: Conn) -> Response<Body> {
+    fn attach(self: &Arc<Self>, resp: Response<Incoming>, conn: BoxConn) -> Response<Body> {
         let (parts, body) = resp.into_parts();
         let body = Streamed {
             body,
@@ -144,7 +150,7 @@ impl Pool {
     }
 
     /// The most recently used idle connection that is still open and ready for a request.
-    async fn checkout(&self) -> Option<Conn> {
+    async fn checkout(&self) -> Option<BoxConn> {
         loop {
             let (mut conn, since) = {
                 let mut idle = self.idle.lock().ok()?;
@@ -167,7 +173,7 @@ impl Pool {
     }
 
     /// Keeps `conn` for reuse when it is open and there is room.
-    fn put(&self, conn: Conn) {
+    fn put(&self, conn: BoxConn) {
         if conn.sender.is_closed() {
             return;
         }
@@ -179,7 +185,7 @@ impl Pool {
     }
 
     /// A new connection to the upstream.
-    async fn connect(&self) -> Result<Conn, SendError> {
+    async fn connect(&self) -> Result<BoxConn, SendError> {
         let mut connector = self.connector.clone();
         let io = connector
             .call(self.target.clone())
@@ -190,7 +196,7 @@ impl Pool {
             .handshake(io)
             .await
             .map_err(|e| SendError::Connect(super::error_chain(&e)))?;
-        Ok(Conn { sender, driver })
+        Ok(Box::new(Conn { sender, driver }))
     }
 
     /// A new connection driven by its own task, for a request that upgrades (WebSocket): the
@@ -199,7 +205,7 @@ impl Pool {
         &self,
         req: Request<Body>,
     ) -> Result<Response<Incoming>, SendError> {
-        let Conn { mut sender, driver } = self.connect().await?;
+        let Conn { mut sender, driver } = *self.connect().await?;
         tokio::spawn(async move {
             if let Err(e) = driver.with_upgrades().await {
                 tracing::debug!(error = %e, "upstream upgrade connection ended with an error");
@@ -224,7 +230,7 @@ impl std::fmt::Debug for Pool {
 /// A response body that drives its connection and returns it to the pool once complete.
 struct Streamed {
     body: Incoming,
-    conn: Option<Conn>,
+    conn: Option<BoxConn>,
     pool: Arc<Pool>,
 }
 
