@@ -10,6 +10,7 @@ use http::{Response, StatusCode};
 use super::audit::Event;
 use super::{App, Ctx};
 use crate::access::Decision;
+use crate::assertion::IdentityHeaders;
 use crate::http::{response, Body};
 use crate::identity::{Grant, Identity};
 use crate::oidc::RefreshError;
@@ -19,7 +20,7 @@ use crate::session::{self, SessionCheck, SessionData};
 pub(crate) enum Outcome {
     /// Forward with these headers, and set these cookies on the response.
     Allowed {
-        identity_headers: Vec<(HeaderName, HeaderValue)>,
+        identity_headers: IdentityHeaders,
         set_cookies: Vec<HeaderValue>,
     },
     /// Answer directly.
@@ -371,35 +372,31 @@ pub(crate) async fn authenticate(
 }
 
 /// The headers that carry the identity upstream: the signed assertion (the only thing the shim
-/// trusts) and plain convenience headers for logs and other tools.
+/// trusts) and plain convenience headers for logs and other tools. Cached per session with the
+/// assertion they belong to.
 pub(crate) fn identity_headers(
     app: &App,
     ctx: &Ctx,
     id: &Identity,
     grant: &Grant,
     sid: &str,
-) -> Vec<(HeaderName, HeaderValue)> {
-    let mut out = Vec::with_capacity(5);
-    let token = app
-        .cache
-        .get_or_sign(&ctx.rt.signer, id, grant, sid, ctx.now);
-    if let Ok(v) = HeaderValue::from_str(&token) {
-        out.push((HeaderName::from_static("x-octogate-assertion"), v));
-    }
-    let mut push = |name: &'static str, value: &str| {
-        if let Ok(v) = HeaderValue::from_bytes(value.as_bytes()) {
-            out.push((HeaderName::from_static(name), v));
-        }
-    };
-    push("x-forwarded-user", &id.sub);
-    if let Some(e) = &id.email {
-        push("x-forwarded-email", e);
-    }
-    if let Some(u) = &id.preferred_username {
-        push("x-forwarded-preferred-username", u);
-    }
-    push("x-forwarded-groups", &id.groups.join(","));
-    out
+) -> IdentityHeaders {
+    app.cache
+        .headers(&ctx.rt.signer, id, grant, sid, ctx.now, |out| {
+            let mut push = |name: &'static str, value: &str| {
+                if let Ok(v) = HeaderValue::from_str(value) {
+                    out.push((HeaderName::from_static(name), v));
+                }
+            };
+            push("x-forwarded-user", &id.sub);
+            if let Some(e) = &id.email {
+                push("x-forwarded-email", e);
+            }
+            if let Some(u) = &id.preferred_username {
+                push("x-forwarded-preferred-username", u);
+            }
+            push("x-forwarded-groups", &id.groups.join(","));
+        })
 }
 
 /// No usable session: a browser navigation is sent to sign in; anything else gets 401.

@@ -468,8 +468,8 @@ async fn forward_auth(app: &App, headers: &HeaderMap, ctx: &Ctx) -> Response<Bod
             set_cookies,
         } => {
             let mut r = response::text(StatusCode::ACCEPTED, "");
-            for (k, v) in identity_headers {
-                r.headers_mut().insert(k, v);
+            for (k, v) in identity_headers.iter() {
+                r.headers_mut().insert(k.clone(), v.clone());
             }
             with_cookies(r, set_cookies)
         }

@@ -266,21 +266,15 @@ impl App {
             pq.push('?');
             pq.push_str(q);
         }
-        let (extra, set_cookies, outcome) = match ctx.rt.rules.classify(&path) {
-            Area::Open | Area::PublicInProtected => {
-                (self.request_id_header(ctx), Vec::new(), "public")
-            }
+        let (identity, set_cookies, outcome) = match ctx.rt.rules.classify(&path) {
+            Area::Open | Area::PublicInProtected => (None, Vec::new(), "public"),
             Area::Protected => {
                 let navigation = is_navigation(&req);
                 match auth::authenticate(self, req.headers(), ctx, navigation, &pq).await {
                     auth::Outcome::Allowed {
                         identity_headers,
                         set_cookies,
-                    } => {
-                        let mut extra = identity_headers;
-                        extra.extend(self.request_id_header(ctx));
-                        (extra, set_cookies, "proxied")
-                    }
+                    } => (Some(identity_headers), set_cookies, "proxied"),
                     auth::Outcome::Respond { outcome, response } => {
                         return (path, outcome, None, response)
                     }
@@ -293,7 +287,8 @@ impl App {
         };
         let fwd = Forwarding {
             forwarded_for: ctx.forwarded_for.clone(),
-            extra,
+            identity,
+            request_id: ctx.request_id_value.clone(),
             tunnel_permit,
         };
         match ctx.rt.upstream.forward(req, &pq, fwd).await {
@@ -307,13 +302,6 @@ impl App {
                 tracing::warn!(request_id = %ctx.request_id, reason = %e, "upstream error ({})", e.code());
                 (path, "upstream_error", None, e.response())
             }
-        }
-    }
-
-    fn request_id_header(&self, ctx: &Ctx) -> Vec<(http::HeaderName, HeaderValue)> {
-        match &ctx.request_id_value {
-            Some(v) => vec![(X_REQUEST_ID, v.clone())],
-            None => Vec::new(),
         }
     }
 }

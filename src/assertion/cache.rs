@@ -1,11 +1,22 @@
-//! Per-session reuse of signed assertions.
+//! Per-session reuse of signed assertions, kept as the ready-made headers a forwarded request
+//! carries (so a signed-in request copies no token and builds no header values).
 use std::collections::hash_map::RandomState;
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hash, Hasher};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use http::{HeaderName, HeaderValue};
 
 use super::Signer;
 use crate::identity::{Grant, Identity};
+
+/// The header that carries the signed assertion upstream.
+pub const ASSERTION_HEADER: HeaderName = HeaderName::from_static("x-octogate-assertion");
+
+/// The identity headers of one session's forwarded requests: [`ASSERTION_HEADER`] first, then
+/// the plain headers the caller added. Built once per signed token and shared by reference;
+/// cloning a value only bumps a reference count.
+pub type IdentityHeaders = Arc<[(HeaderName, HeaderValue)]>;
 
 /// A bounded cache of signed assertions keyed by session id plus a 64-bit fingerprint of
 /// everything the token says (identity, grant, signer), so a changed group or role, or a new
@@ -24,7 +35,7 @@ pub struct AssertionCache {
 #[derive(Debug)]
 struct Entry {
     fingerprint: u64,
-    token: String,
+    headers: IdentityHeaders,
     iat: u64,
     exp: u64,
 }
@@ -48,26 +59,36 @@ impl AssertionCache {
         }
     }
 
-    /// The cached token for this session and exactly this identity and grant if it still has
-    /// more than half of its lifetime left at `now`; otherwise a freshly signed one (then cached).
-    pub fn get_or_sign(
+    /// The cached headers for this session and exactly this identity and grant if their token
+    /// still has more than half of its lifetime left at `now`; otherwise freshly signed ones
+    /// (then cached), with the plain headers `plain` appends after the assertion.
+    pub fn headers(
         &self,
         signer: &Signer,
         identity: &Identity,
         grant: &Grant,
         sid: &str,
         now: u64,
-    ) -> String {
+        plain: impl FnOnce(&mut Vec<(HeaderName, HeaderValue)>),
+    ) -> IdentityHeaders {
         let fingerprint = self.fingerprint(signer, identity, grant);
         if let Some(entry) = self.lock().get(sid) {
             if entry.fingerprint == fingerprint && entry.reusable(now) {
-                return entry.token.clone();
+                return entry.headers.clone();
             }
         }
         let signed = signer.sign(identity, grant, sid, now);
+        let mut headers = Vec::with_capacity(6);
+        // A compact JWS is base64url and dots: always a valid header value. Should that ever
+        // fail, the request goes without an assertion and the shim refuses it (fail closed).
+        if let Ok(v) = HeaderValue::from_maybe_shared(bytes::Bytes::from(signed.token)) {
+            headers.push((ASSERTION_HEADER, v));
+        }
+        plain(&mut headers);
+        let headers: IdentityHeaders = headers.into();
         let entry = Entry {
             fingerprint,
-            token: signed.token.clone(),
+            headers: headers.clone(),
             iat: now,
             exp: signed.exp,
         };
@@ -83,7 +104,24 @@ impl AssertionCache {
             }
             entries.insert(sid.to_owned(), entry);
         }
-        signed.token
+        headers
+    }
+
+    /// The assertion alone (see [`AssertionCache::headers`]).
+    #[cfg(test)]
+    pub fn get_or_sign(
+        &self,
+        signer: &Signer,
+        identity: &Identity,
+        grant: &Grant,
+        sid: &str,
+        now: u64,
+    ) -> String {
+        let h = self.headers(signer, identity, grant, sid, now, |_| {});
+        h.first()
+            .and_then(|(_, v)| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned()
     }
 
     /// Number of cached tokens.

@@ -24,7 +24,7 @@ mod verify;
 #[cfg(test)]
 mod tests;
 
-pub use cache::AssertionCache;
+pub use cache::{AssertionCache, IdentityHeaders, ASSERTION_HEADER};
 pub use jwks::jwks_json;
 pub use keys::{generate_keys, public_key_b64, KeyMaterial};
 pub use sign::{Signed, Signer};

@@ -21,6 +21,7 @@ use pool::Pool;
 const X_FORWARDED_HOST: http::HeaderName = http::HeaderName::from_static("x-forwarded-host");
 const X_FORWARDED_PROTO: http::HeaderName = http::HeaderName::from_static("x-forwarded-proto");
 const X_FORWARDED_FOR: http::HeaderName = http::HeaderName::from_static("x-forwarded-for");
+const X_REQUEST_ID: http::HeaderName = http::HeaderName::from_static("x-request-id");
 
 /// Why a request could not be forwarded.
 #[derive(Debug, thiserror::Error)]
@@ -61,8 +62,10 @@ impl ProxyError {
 pub struct Forwarding {
     /// `X-Forwarded-For` value.
     pub forwarded_for: String,
-    /// Extra headers (identity, assertion, request id).
-    pub extra: Vec<(http::HeaderName, HeaderValue)>,
+    /// The signed-in user's identity headers (assertion first), shared with the session cache.
+    pub identity: Option<crate::assertion::IdentityHeaders>,
+    /// `X-Request-Id`.
+    pub request_id: Option<HeaderValue>,
     /// For a WebSocket upgrade: the connection permit the tunnel holds while it lives.
     pub tunnel_permit: Option<tokio::sync::OwnedSemaphorePermit>,
 }
@@ -202,8 +205,13 @@ impl Upstream {
             }
             Err(_) => return Err(ProxyError::BadRequest("invalid X-Forwarded-For".into())),
         }
-        for (k, v) in fwd.extra {
-            h.insert(k, v);
+        if let Some(identity) = &fwd.identity {
+            for (k, v) in identity.iter() {
+                h.insert(k.clone(), v.clone());
+            }
+        }
+        if let Some(id) = fwd.request_id {
+            h.insert(X_REQUEST_ID, id);
         }
         if let Some(u) = &upgrade {
             h.insert(CONNECTION, HeaderValue::from_static("upgrade"));
