@@ -107,10 +107,14 @@ pub(crate) struct Pool {
 impl Pool {
     /// A pool for `target` keeping at most `max_idle` idle connections.
     pub(crate) fn new(connector: Connector, target: Uri, max_idle: usize) -> Self {
+        let mut builder = http1::Builder::new();
+        // Reads in 4 KiB steps (a response head of any size still fits: the buffer grows up to
+        // hyper's limit) instead of hyper's 8 KiB: an idle upstream connection holds less.
+        builder.read_buf_exact_size(Some(4096));
         Pool {
             connector,
             target,
-            builder: http1::Builder::new(),
+            builder,
             idle: Mutex::new(VecDeque::new()),
             max_idle,
         }

@@ -127,11 +127,19 @@ impl Server {
                 shutdown: shutdown.clone(),
                 limits,
             };
-            let tls = self.tls.clone();
-            tokio::spawn(async move {
-                let _permit = permit;
-                match tls {
-                    Some(tls) => {
+            // One task per connection, plain and TLS spawned apart: a task is as large as the
+            // largest state its future can be in, so a plain connection must not carry room for
+            // a TLS handshake.
+            match self.tls.clone() {
+                None => {
+                    tokio::spawn(async move {
+                        let _permit = permit;
+                        conn.serve(stream, false, false).await
+                    });
+                }
+                Some(tls) => {
+                    tokio::spawn(async move {
+                        let _permit = permit;
                         let acceptor = tls.acceptor();
                         match tokio::time::timeout(
                             limits.header_read_timeout,
@@ -148,10 +156,9 @@ impl Server {
                             }
                             Err(_) => tracing::debug!(peer = %peer, "TLS handshake timed out"),
                         }
-                    }
-                    None => conn.serve(stream, false, false).await,
+                    });
                 }
-            });
+            }
         }
         drop(self.listener);
         tracing::info!(grace = ?limits.shutdown_grace, "shutting down: no new connections; waiting for in-flight requests");
@@ -281,7 +288,9 @@ impl Conn {
             async move { Ok::<_, Infallible>(app.handle(req, &info).await) }
         });
         let result = if h2 {
-            let mut conn = std::pin::pin!(protocols.h2.serve_connection(io, svc));
+            // Boxed: an HTTP/2 connection's state would otherwise make every connection's task
+            // (HTTP/1.1 ones included) as large as itself.
+            let mut conn = Box::pin(protocols.h2.serve_connection(io, svc));
             tokio::select! {
                 r = conn.as_mut() => r,
                 _ = shutdown.changed() => {
