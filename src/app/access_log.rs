@@ -26,7 +26,7 @@ pub struct Entry {
     /// Time the upstream took to answer with headers, if forwarded.
     pub upstream: Option<Duration>,
     /// Request id.
-    pub request_id: String,
+    pub request_id: super::RequestId,
     /// Client IP.
     pub client_ip: std::net::IpAddr,
 }

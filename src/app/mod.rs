@@ -46,12 +46,10 @@ pub fn unix_now() -> u64 {
 pub(crate) struct Ctx {
     pub rt: Arc<Runtime>,
     pub client_ip: std::net::IpAddr,
-    pub forwarded_for: String,
-    pub request_id: String,
+    /// `X-Forwarded-For` for the upstream (`None`: the trusted chain was not a valid value).
+    pub forwarded_for: Option<HeaderValue>,
+    pub request_id: RequestId,
     pub user_agent: Option<HeaderValue>,
-    /// The request id as a header value (built once, shared with the upstream request and the
-    /// response).
-    pub request_id_value: Option<HeaderValue>,
     pub peer_trusted: bool,
     pub now: u64,
 }
@@ -67,7 +65,7 @@ impl Ctx {
             email,
             ip: Some(self.client_ip),
             user_agent: self.user_agent.as_ref().and_then(|v| v.to_str().ok()),
-            request_id: Some(&self.request_id),
+            request_id: Some(self.request_id.as_str()),
         }
     }
 }
@@ -190,15 +188,13 @@ impl App {
             tracing::info!(request_id = %request_id, removed, "removed client-sent identity/forwarding headers");
         }
         let user_agent = req.headers().get(http::header::USER_AGENT).cloned();
-        let request_id_value =
-            HeaderValue::from_maybe_shared(bytes::Bytes::from(request_id.clone())).ok();
         let ctx = Ctx {
             rt,
             client_ip: facts.client_ip,
-            forwarded_for: facts.forwarded_for,
+            forwarded_for: HeaderValue::from_maybe_shared(bytes::Bytes::from(facts.forwarded_for))
+                .ok(),
             request_id,
             user_agent,
-            request_id_value,
             peer_trusted,
             now: unix_now(),
         };
@@ -209,9 +205,7 @@ impl App {
             self.metrics.upstream_latency(d);
         }
         let (mut parts, body) = resp.into_parts();
-        if let Some(v) = ctx.request_id_value.clone() {
-            parts.headers.insert(X_REQUEST_ID, v);
-        }
+        parts.headers.insert(X_REQUEST_ID, ctx.request_id.header());
         if !tracing::enabled!(target: "octogate::access", tracing::Level::INFO) {
             return Response::from_parts(parts, body);
         }
@@ -288,7 +282,7 @@ impl App {
         let fwd = Forwarding {
             forwarded_for: ctx.forwarded_for.clone(),
             identity,
-            request_id: ctx.request_id_value.clone(),
+            request_id: ctx.request_id.header(),
             tunnel_permit,
         };
         match ctx.rt.upstream.forward(req, &pq, fwd).await {
@@ -306,16 +300,41 @@ impl App {
     }
 }
 
+/// A request's id, kept as the `X-Request-Id` value it is sent as (upstream and back), so it is
+/// built once and shared.
+#[derive(Debug, Clone)]
+pub struct RequestId(HeaderValue);
+
+impl RequestId {
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        // Built only from visible ASCII (see `request_id`).
+        self.0.to_str().unwrap_or("")
+    }
+
+    /// The id as a header value.
+    pub fn header(&self) -> HeaderValue {
+        self.0.clone()
+    }
+}
+
+impl std::fmt::Display for RequestId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// A request id: a trusted proxy's `X-Request-Id` when well-formed, else a fresh one.
-fn request_id(h: &http::HeaderMap, trusted: bool) -> String {
+fn request_id(h: &http::HeaderMap, trusted: bool) -> RequestId {
     if trusted {
-        if let Some(v) = h.get("x-request-id").and_then(|v| v.to_str().ok()) {
-            if !v.is_empty()
-                && v.len() <= 128
-                && v.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+        if let Some(v) = h.get("x-request-id") {
+            let b = v.as_bytes();
+            if !b.is_empty()
+                && b.len() <= 128
+                && b.iter()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(b))
             {
-                return v.to_string();
+                return RequestId(v.clone());
             }
         }
     }
@@ -323,14 +342,21 @@ fn request_id(h: &http::HeaderMap, trusted: bool) -> String {
 }
 
 /// A process-unique request id without a syscall: a random per-process prefix and a counter.
-fn next_request_id() -> String {
+fn next_request_id() -> RequestId {
+    use std::fmt::Write;
     use std::sync::atomic::{AtomicU64, Ordering};
     use std::sync::OnceLock;
     static PREFIX: OnceLock<String> = OnceLock::new();
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let prefix = PREFIX.get_or_init(|| crate::session::random_token(6));
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    format!("{prefix}-{n:x}")
+    let mut id = String::with_capacity(prefix.len() + 17);
+    let _ = write!(id, "{prefix}-{n:x}");
+    // base64url prefix, '-', hex digits: always a valid header value.
+    RequestId(
+        HeaderValue::from_maybe_shared(bytes::Bytes::from(id))
+            .unwrap_or_else(|_| HeaderValue::from_static("-")),
+    )
 }
 
 /// Whether a request is a browser navigation (which gets a sign-in redirect) rather than an

@@ -67,16 +67,24 @@ const HOP_BY_HOP: &[&str] = &[
 /// Normalises a header name for comparison: ASCII-lowercase with every character that is not a
 /// letter or digit (`_`, `.`, `~`, ...) mapped to `-`. PHP maps `-`, `_` and `.` alike to `_`
 /// in `$_SERVER`, so all such spellings are the same header to the upstream.
-fn normalise(name: &str, buf: &mut String) {
-    buf.clear();
-    buf.extend(name.chars().map(|c| {
-        if c.is_ascii_alphanumeric() {
-            c.to_ascii_lowercase()
+///
+/// Only the first [`NORM_LEN`] bytes are kept (no allocation): every name compared exactly is
+/// shorter than that, so a longer name can only match by prefix, which the kept bytes decide.
+fn normalise<'a>(name: &str, buf: &'a mut [u8; NORM_LEN]) -> &'a str {
+    let n = name.len().min(NORM_LEN);
+    for (out, b) in buf.iter_mut().zip(name.bytes()) {
+        *out = if b.is_ascii_alphanumeric() {
+            b.to_ascii_lowercase()
         } else {
-            '-'
-        }
-    }));
+            b'-'
+        };
+    }
+    // Only ASCII letters, digits and '-' were written.
+    std::str::from_utf8(&buf[..n]).unwrap_or("")
 }
+
+/// How much of a header name [`normalise`] looks at.
+const NORM_LEN: usize = 64;
 
 /// Whether a header name uses a spelling other than plain letters, digits and `-`.
 fn unusual(name: &str) -> bool {
@@ -92,15 +100,15 @@ fn is_identity(n: &str) -> bool {
 /// Removes every header a client sent that could be mistaken for identity, in any spelling.
 /// Returns how many were removed (for the log).
 pub fn strip_identity(headers: &mut HeaderMap, also_forwarding: bool) -> usize {
-    let mut buf = String::new();
+    let mut buf = [0u8; NORM_LEN];
     let mut doomed: Vec<HeaderName> = Vec::new();
     for name in headers.keys() {
-        normalise(name.as_str(), &mut buf);
+        let norm = normalise(name.as_str(), &mut buf);
         // An underscore spelling of a forwarding header is never legitimate: drop it always.
-        let underscore_forwarding = unusual(name.as_str()) && FORWARDING.contains(&buf.as_str());
-        if is_identity(&buf)
+        let underscore_forwarding = unusual(name.as_str()) && FORWARDING.contains(&norm);
+        if is_identity(norm)
             || underscore_forwarding
-            || (also_forwarding && FORWARDING.contains(&buf.as_str()))
+            || (also_forwarding && FORWARDING.contains(&norm))
         {
             doomed.push(name.clone());
         }
@@ -174,9 +182,9 @@ pub fn upgrade_request(headers: &HeaderMap) -> Option<HeaderValue> {
 /// client can never make octogate drop a header it adds.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
     // One pass over the headers that are present (a handful), instead of a hash lookup per
-    // hop-by-hop name: this runs twice per proxied request.
-    let mut buf = String::new();
-    let mut doomed: Vec<HeaderName> = Vec::new();
+    // hop-by-hop name: this runs twice per proxied request. No allocation on the usual path.
+    let mut buf = [0u8; NORM_LEN];
+    let mut doomed = Doomed::default();
     let mut framed_by_te = false;
     let mut has_connection = false;
     for name in headers.keys() {
@@ -187,37 +195,66 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
         if n == "connection" {
             has_connection = true;
         }
-        let hop = if unusual(n) {
-            normalise(n, &mut buf);
-            HOP_BY_HOP.contains(&buf.as_str())
-        } else {
-            HOP_BY_HOP.contains(&n)
-        };
-        if hop {
-            doomed.push(name.clone());
+        if unusual(n) {
+            // Another spelling (`Keep_Alive`): removed under its own name.
+            if HOP_BY_HOP.contains(&normalise(n, &mut buf)) {
+                doomed.more.push(name.clone());
+            }
+        } else if let Some(known) = HOP_BY_HOP.iter().find(|h| **h == n) {
+            doomed.push(known);
         }
     }
+    // Headers named in `Connection` go too (`Connection` itself is in the list above). The
+    // values are taken out first; each token is then removed by name (a lookup by `&str`
+    // lower-cases on the stack).
+    let mut listed: Vec<HeaderValue> = Vec::new();
     if has_connection {
-        for t in headers
-            .get_all(CONNECTION)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .map(|t| t.trim().to_ascii_lowercase())
-            .filter(|t| !t.is_empty() && t != "content-length")
-        {
-            if let Ok(name) = HeaderName::from_bytes(t.as_bytes()) {
-                doomed.push(name);
-            }
+        if let http::header::Entry::Occupied(e) = headers.entry(CONNECTION) {
+            listed.extend(e.remove_entry_mult().1);
         }
     }
     // A message framed by Transfer-Encoding must not carry Content-Length onward (RFC 9112
     // §6.3): hyper has decoded the body already, and a stale length is a smuggling vector.
     if framed_by_te {
-        doomed.push(http::header::CONTENT_LENGTH);
+        headers.remove(http::header::CONTENT_LENGTH);
     }
-    for name in doomed {
-        headers.remove(name);
+    doomed.remove_from(headers);
+    for t in listed
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+    {
+        if !t.is_empty() && !t.eq_ignore_ascii_case("content-length") {
+            headers.remove(t);
+        }
+    }
+}
+
+/// Header names to remove, collected while iterating: the hop-by-hop names present (static, no
+/// allocation; each at most once since a map's keys are distinct) and, rarely, other spellings.
+#[derive(Default)]
+struct Doomed {
+    known: [&'static str; HOP_BY_HOP.len()],
+    len: usize,
+    more: Vec<HeaderName>,
+}
+
+impl Doomed {
+    fn push(&mut self, name: &'static str) {
+        if let Some(slot) = self.known.get_mut(self.len) {
+            *slot = name;
+            self.len += 1;
+        }
+    }
+
+    fn remove_from(self, headers: &mut HeaderMap) {
+        for name in self.known.iter().take(self.len) {
+            headers.remove(*name);
+        }
+        for name in self.more {
+            headers.remove(name);
+        }
     }
 }
 
@@ -332,6 +369,18 @@ mod tests {
     }
 
     #[test]
+    fn long_identity_names_are_caught_by_prefix() {
+        // Longer than the normalisation window: the prefix still decides.
+        let long = format!("X_Auth_Request_{}", "a".repeat(200));
+        let long2 = format!("x-octogate-{}", "Z".repeat(80));
+        let near = format!("x-forwarded-userx{}", "a".repeat(80));
+        let mut h = map(&[(&long, "a"), (&long2, "a"), (&near, "kept")]);
+        assert_eq!(strip_identity(&mut h, false), 2);
+        assert_eq!(h.len(), 1, "{h:?}");
+        assert!(h.get(near.as_str()).is_some());
+    }
+
+    #[test]
     fn forwarding_headers_need_trust() {
         let mut h = map(&[
             ("x-forwarded-for", "1.2.3.4"),
@@ -362,6 +411,23 @@ mod tests {
         strip_hop_by_hop(&mut h);
         assert_eq!(h.len(), 1, "{h:?}");
         assert!(h.get("x-kept").is_some());
+
+        // Tokens in any case, several Connection headers, other spellings of hop-by-hop names;
+        // Content-Length is never removed by a token (hyper frames the message).
+        let mut h = map(&[
+            ("connection", "X-ONE"),
+            ("connection", " , x-Two ,close"),
+            ("x-one", "1"),
+            ("x-two", "2"),
+            ("Keep_Alive", "x"),
+            ("content-length", "3"),
+            ("x-kept", "1"),
+        ]);
+        h.append(CONNECTION, HeaderValue::from_static("Content-Length"));
+        strip_hop_by_hop(&mut h);
+        let mut left: Vec<&str> = h.keys().map(|k| k.as_str()).collect();
+        left.sort_unstable();
+        assert_eq!(left, ["content-length", "x-kept"], "{h:?}");
     }
 
     #[test]

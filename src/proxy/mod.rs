@@ -58,14 +58,14 @@ impl ProxyError {
 }
 
 /// Headers octogate adds to every forwarded request (after all client headers were cleaned).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Forwarding {
-    /// `X-Forwarded-For` value.
-    pub forwarded_for: String,
+    /// `X-Forwarded-For` value (`None`: refused as a bad request).
+    pub forwarded_for: Option<HeaderValue>,
     /// The signed-in user's identity headers (assertion first), shared with the session cache.
     pub identity: Option<crate::assertion::IdentityHeaders>,
     /// `X-Request-Id`.
-    pub request_id: Option<HeaderValue>,
+    pub request_id: HeaderValue,
     /// For a WebSocket upgrade: the connection permit the tunnel holds while it lives.
     pub tunnel_permit: Option<tokio::sync::OwnedSemaphorePermit>,
 }
@@ -199,20 +199,18 @@ impl Upstream {
         h.insert(HOST, self.public_host.clone());
         h.insert(X_FORWARDED_HOST, self.public_host.clone());
         h.insert(X_FORWARDED_PROTO, self.public_proto.clone());
-        match HeaderValue::from_str(&fwd.forwarded_for) {
-            Ok(v) => {
+        match fwd.forwarded_for {
+            Some(v) => {
                 h.insert(X_FORWARDED_FOR, v);
             }
-            Err(_) => return Err(ProxyError::BadRequest("invalid X-Forwarded-For".into())),
+            None => return Err(ProxyError::BadRequest("invalid X-Forwarded-For".into())),
         }
         if let Some(identity) = &fwd.identity {
             for (k, v) in identity.iter() {
                 h.insert(k.clone(), v.clone());
             }
         }
-        if let Some(id) = fwd.request_id {
-            h.insert(X_REQUEST_ID, id);
-        }
+        h.insert(X_REQUEST_ID, fwd.request_id);
         if let Some(u) = &upgrade {
             h.insert(CONNECTION, HeaderValue::from_static("upgrade"));
             h.insert(UPGRADE, u.clone());
