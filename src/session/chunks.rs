@@ -213,7 +213,7 @@ fn kind(cookie_name: &[u8], name: &str) -> Kind {
 pub fn read<'a>(
     cookie_headers: impl Iterator<Item = &'a http::HeaderValue>,
     name: &str,
-) -> Result<Option<(String, usize)>, CookieError> {
+) -> Result<Option<(std::borrow::Cow<'a, str>, usize)>, CookieError> {
     let mut whole: Option<&[u8]> = None;
     let mut chunks: [Option<&[u8]>; MAX_CHUNKS] = [None; MAX_CHUNKS];
     let mut total = 0usize;
@@ -241,20 +241,24 @@ pub fn read<'a>(
     if chunks.iter().skip(count).any(Option::is_some) {
         return Err(CookieError::Malformed);
     }
-    let parts: Vec<&[u8]> = match (whole, count) {
-        (None, 0) => return Ok(None),
-        (Some(w), 0) => vec![w],
-        (None, _) => chunks.iter().flatten().copied().collect(),
-        (Some(_), _) => return Err(CookieError::Malformed),
-    };
-    if parts
-        .iter()
-        .any(|p| p.is_empty() || !p.iter().copied().all(is_cookie_octet))
-    {
-        return Err(CookieError::Malformed);
+    let valid = |p: &[u8]| !p.is_empty() && p.iter().copied().all(is_cookie_octet);
+    match (whole, count) {
+        (None, 0) => Ok(None),
+        // One cookie (the usual case): borrowed from the header, no copy.
+        (Some(w), 0) if valid(w) => std::str::from_utf8(w)
+            .map(|s| Some((std::borrow::Cow::Borrowed(s), 0)))
+            .map_err(|_| CookieError::Malformed),
+        (None, _) => {
+            let parts = chunks.iter().take(count).flatten();
+            if !parts.clone().all(|p| valid(p)) {
+                return Err(CookieError::Malformed);
+            }
+            let joined = String::from_utf8(parts.copied().collect::<Vec<&[u8]>>().concat())
+                .map_err(|_| CookieError::Malformed)?;
+            Ok(Some((std::borrow::Cow::Owned(joined), count)))
+        }
+        _ => Err(CookieError::Malformed),
     }
-    let joined = String::from_utf8(parts.concat()).map_err(|_| CookieError::Malformed)?;
-    Ok(Some((joined, count)))
 }
 
 /// Names of the cookies in the request that belong to the session cookie `name`: `name` itself
@@ -289,6 +293,14 @@ pub fn present_cookie_names<'a>(
 
 #[cfg(test)]
 mod tests {
+    /// [`read`] with the value owned (for comparisons).
+    fn read_owned<'a>(
+        h: impl Iterator<Item = &'a http::HeaderValue>,
+        name: &str,
+    ) -> Result<Option<(String, usize)>, CookieError> {
+        super::read(h, name).map(|o| o.map(|(v, n)| (v.into_owned(), n)))
+    }
+
     use super::*;
     use http::HeaderValue;
 
@@ -368,7 +380,7 @@ mod tests {
         let set = set_cookie_headers(NAME, &v, &ATTRS, 0).expect("set");
         assert_eq!(names(&set), vec![NAME.to_string()]);
         let h = hv(&cookie_header(&set));
-        assert_eq!(read([&h].into_iter(), NAME), Ok(Some((v, 0))));
+        assert_eq!(read_owned([&h].into_iter(), NAME), Ok(Some((v, 0))));
     }
 
     #[test]
@@ -415,7 +427,7 @@ mod tests {
         pairs.reverse();
         let h1 = hv(&format!("junk; other=1; {}; {}", pairs[0], pairs[1]));
         let h2 = hv(&format!("{}; x=\"y\"", pairs[2]));
-        assert_eq!(read([&h1, &h2].into_iter(), NAME), Ok(Some((v, 3))));
+        assert_eq!(read_owned([&h1, &h2].into_iter(), NAME), Ok(Some((v, 3))));
     }
 
     #[test]
@@ -560,7 +572,7 @@ mod tests {
         ];
         for (header, want) in cases {
             let h = hv(&header);
-            assert_eq!(read([&h].into_iter(), NAME), want, "{header:.80}");
+            assert_eq!(read_owned([&h].into_iter(), NAME), want, "{header:.80}");
         }
     }
 
@@ -582,11 +594,14 @@ mod tests {
         let mut raw = b"junk=\xff\xfe; ".to_vec();
         raw.extend_from_slice(format!("{NAME}={ok}").as_bytes());
         let h = HeaderValue::from_bytes(&raw).expect("obs-text header");
-        assert_eq!(read([&h].into_iter(), NAME), Ok(Some((ok, 0))));
+        assert_eq!(read_owned([&h].into_iter(), NAME), Ok(Some((ok, 0))));
         let mut raw = format!("{NAME}=").into_bytes();
         raw.extend_from_slice(b"\xff\xfe");
         let h = HeaderValue::from_bytes(&raw).expect("obs-text header");
-        assert_eq!(read([&h].into_iter(), NAME), Err(CookieError::Malformed));
+        assert_eq!(
+            read_owned([&h].into_iter(), NAME),
+            Err(CookieError::Malformed)
+        );
     }
 
     #[test]
