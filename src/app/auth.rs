@@ -243,13 +243,13 @@ pub(crate) async fn authenticate(
         unauthenticated(ctx, headers, navigation, pq, clear)
     };
     let rt = &ctx.rt;
-    let audit = app.audit();
     let (mut data, chunks) = match load(headers, ctx) {
         Loaded::Session { data, chunks } => (data, chunks),
         Loaded::None => return unauthenticated(ctx, navigation, path_and_query, Vec::new()),
         Loaded::Invalid { reason, chunks } => {
             tracing::info!(request_id = %ctx.request_id, reason, "session cookie rejected; treated as no session");
-            audit.log(Event::SessionRejected, &ctx.audit_ctx(None, None), reason);
+            app.audit()
+                .log(Event::SessionRejected, &ctx.audit_ctx(None, None), reason);
             return unauthenticated(ctx, navigation, path_and_query, clear_session(ctx, chunks));
         }
     };
@@ -259,7 +259,7 @@ pub(crate) async fn authenticate(
         SessionCheck::Expired(why) => {
             let reason = format!("session expired ({why:?})");
             tracing::info!(request_id = %ctx.request_id, sub = %data.identity.sub, reason = %reason, "session ended");
-            audit.log(
+            app.audit().log(
                 Event::SessionRejected,
                 &ctx.audit_ctx(Some(&data.identity.sub), data.identity.email.as_deref()),
                 &reason,
@@ -272,7 +272,7 @@ pub(crate) async fn authenticate(
             RefreshResult::Refreshed(next) => {
                 tracing::info!(request_id = %ctx.request_id, sub = %next.identity.sub, groups = next.identity.groups.len(), "session refreshed at the IdP");
                 app.metrics().refresh(true, "ok");
-                audit.log(
+                app.audit().log(
                     Event::RefreshOk,
                     &ctx.audit_ctx(Some(&next.identity.sub), next.identity.email.as_deref()),
                     "ok",
@@ -283,7 +283,7 @@ pub(crate) async fn authenticate(
             RefreshResult::SignedOut(reason) => {
                 tracing::warn!(request_id = %ctx.request_id, sub = %data.identity.sub, reason = %reason, "refresh refused by the IdP: signing the user out");
                 app.metrics().refresh(false, "rejected");
-                audit.log(
+                app.audit().log(
                     Event::UserRemoved,
                     &ctx.audit_ctx(Some(&data.identity.sub), data.identity.email.as_deref()),
                     &reason,
@@ -297,7 +297,7 @@ pub(crate) async fn authenticate(
             }
             RefreshResult::Unavailable(reason) => {
                 app.metrics().refresh(false, "unavailable");
-                audit.log(
+                app.audit().log(
                     Event::RefreshFailed,
                     &ctx.audit_ctx(Some(&data.identity.sub), data.identity.email.as_deref()),
                     &reason,
@@ -329,7 +329,7 @@ pub(crate) async fn authenticate(
         Decision::Allow(g) => g,
         Decision::Deny(reason) => {
             tracing::info!(request_id = %ctx.request_id, sub = %data.identity.sub, reason = reason.code(), "access denied");
-            audit.log(
+            app.audit().log(
                 Event::Denied,
                 &ctx.audit_ctx(Some(&data.identity.sub), data.identity.email.as_deref()),
                 reason.code(),

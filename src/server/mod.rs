@@ -292,6 +292,8 @@ impl Conn {
             // (HTTP/1.1 ones included) as large as itself.
             let mut conn = Box::pin(protocols.h2.serve_connection(io, svc));
             tokio::select! {
+                // The connection first: the shutdown signal is only a fallback branch.
+                biased;
                 r = conn.as_mut() => r,
                 _ = shutdown.changed() => {
                     conn.as_mut().graceful_shutdown();
@@ -301,6 +303,8 @@ impl Conn {
         } else {
             let mut conn = std::pin::pin!(protocols.h1.serve_connection(io, svc).with_upgrades());
             tokio::select! {
+                // The connection first: the shutdown signal is only a fallback branch.
+                biased;
                 r = conn.as_mut() => r,
                 _ = shutdown.changed() => {
                     conn.as_mut().graceful_shutdown();
