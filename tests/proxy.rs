@@ -396,6 +396,47 @@ fn an_upstream_connection_closed_while_idle_is_replaced() {
 }
 
 #[test]
+fn early_response_does_not_park_an_unfinished_request_body() {
+    // The upstream answers 413 before reading a large upload. The client must get the 413 and
+    // its upload must not hang (a parked upstream connection would never read the rest); the
+    // client connection then either serves the next request or is closed, never left hanging.
+    let up = Upstream::start();
+    let og = Octogate::start(&ConfigSpec::new(&up.url()));
+    const SIZE: usize = 4 * 1024 * 1024;
+    let s = TcpStream::connect(og.addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut w = s.try_clone().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        write!(
+            w,
+            "POST /early HTTP/1.1\r\nhost: x\r\ncontent-length: {SIZE}\r\n\r\n"
+        )
+        .unwrap();
+        let chunk = vec![7u8; 64 * 1024];
+        let ok = (0..SIZE / chunk.len()).all(|_| w.write_all(&chunk).is_ok());
+        let _ = tx.send((ok, w));
+    });
+    let mut r = BufReader::new(s);
+    assert_eq!(read_response(&mut r).unwrap().status, 413);
+    let Ok((ok, mut w)) = rx.recv_timeout(Duration::from_secs(10)) else {
+        panic!("the request body was no longer read after the early response");
+    };
+    if ok && write!(w, "GET / HTTP/1.1\r\nhost: x\r\n\r\n").is_ok() {
+        match read_response(&mut r) {
+            Ok(resp) => assert_eq!(resp.status, 200),
+            Err(e) => assert!(
+                e.kind() != std::io::ErrorKind::WouldBlock
+                    && e.kind() != std::io::ErrorKind::TimedOut,
+                "client connection left hanging: {e}"
+            ),
+        }
+    }
+    // And octogate still serves.
+    assert_eq!(get(og.addr, "/", "").status, 200);
+}
+
+#[test]
 fn slow_head_gets_408_oversized_head_431_and_too_many_connections_503() {
     let up = Upstream::start();
     let mut spec = ConfigSpec::new(&up.url());

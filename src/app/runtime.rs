@@ -50,7 +50,8 @@ impl Runtime {
             body_gap: cfg.server.body_read_timeout,
             tunnel_idle: cfg.server.tunnel_idle_timeout,
             own_cookie: cfg.session.cookie_name.clone(),
-            max_idle: cfg.server.max_connections,
+            // Enough for every connection of a busy site, without thousands of idle sockets.
+            max_idle: cfg.server.max_connections.min(1024),
         };
         let upstream = Upstream::new(
             &cfg.upstream.url,

@@ -86,6 +86,25 @@ fn normalise<'a>(name: &str, buf: &'a mut [u8; NORM_LEN]) -> &'a str {
 /// How much of a header name [`normalise`] looks at.
 const NORM_LEN: usize = 64;
 
+/// Every name compared after [`normalise`] must be shorter than [`NORM_LEN`] (checked at compile
+/// time), so truncation can never make a long name equal to a listed one.
+const _: () = {
+    const fn all_short(list: &[&str]) -> bool {
+        let mut i = 0;
+        while i < list.len() {
+            if list[i].len() >= NORM_LEN {
+                return false;
+            }
+            i += 1;
+        }
+        true
+    }
+    assert!(all_short(IDENTITY_EXACT));
+    assert!(all_short(IDENTITY_PREFIXES));
+    assert!(all_short(FORWARDING));
+    assert!(all_short(HOP_BY_HOP));
+};
+
 /// Whether a header name uses a spelling other than plain letters, digits and `-`.
 fn unusual(name: &str) -> bool {
     name.bytes()

@@ -177,13 +177,27 @@ impl Pool {
     }
 
     /// Keeps `conn` for reuse when it is open and there is room.
+    ///
+    /// Only a connection whose exchange is complete both ways is kept. One that is still sending
+    /// the request body (the upstream answered early, e.g. 413) is closed: parked, nobody would
+    /// poll it, and the client's upload would hang with its connection slot held. Closing drops
+    /// that body, so the client's connection is closed after the response instead.
     fn put(&self, conn: BoxConn) {
-        if conn.sender.is_closed() {
+        if conn.sender.is_closed() || !conn.sender.is_ready() {
             return;
         }
         if let Ok(mut idle) = self.idle.lock() {
+            let now = Instant::now();
+            // The oldest first: those idle too long are closed here rather than lingering
+            // (half-closed by the upstream, holding a descriptor) until a burst reaches them.
+            while idle
+                .front()
+                .is_some_and(|(_, since)| now.duration_since(*since) > MAX_IDLE_AGE)
+            {
+                idle.pop_front();
+            }
             if idle.len() < self.max_idle {
-                idle.push_back((conn, Instant::now()));
+                idle.push_back((conn, now));
             }
         }
     }

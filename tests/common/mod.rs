@@ -77,7 +77,7 @@ impl Seen {
 /// A real HTTP/1.1 upstream (threads + std sockets) that records every request head.
 /// Endpoints: `/slow/<ms>` waits, `/download/<bytes>` streams zeros (chunked), `/upload` counts
 /// the body, `/ws` answers a WebSocket handshake and echoes frames' bytes raw, anything else
-/// answers 200 "ok". `/empty` answers 204, `/close-after` answers 200 with keep-alive framing and
+/// answers 200 "ok". `/early` answers 413 before reading the request body, `/empty` answers 204, `/close-after` answers 200 with keep-alive framing and
 /// then closes the connection (as an upstream's idle timeout would).
 pub struct Upstream {
     pub addr: SocketAddr,
@@ -181,6 +181,12 @@ fn serve_upstream(
             .and_then(|v| v.parse().ok())
             .unwrap_or(0);
         let chunked = get("transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked"));
+        if target == "/early" {
+            // Answers before reading the body (as a 413 would), then reads and discards it.
+            w.write_all(b"HTTP/1.1 413 Payload Too Large\r\ncontent-length: 5\r\n\r\nearly")?;
+            std::io::copy(&mut (&mut r).take(body_len), &mut std::io::sink())?;
+            continue;
+        }
         let mut received: u64 = 0;
         if chunked {
             loop {
