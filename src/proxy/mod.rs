@@ -228,15 +228,22 @@ impl Upstream {
         Ok((Request::from_parts(parts, body), pending))
     }
 
+    /// Waits at most `upstream.timeout` for `send`; its result and how long the upstream took.
+    async fn timed<T>(
+        &self,
+        send: impl std::future::Future<Output = Result<T, pool::SendError>>,
+    ) -> Result<(T, Duration), ProxyError> {
+        let started = Instant::now();
+        match tokio::time::timeout(self.timeout, send).await {
+            Err(_) => Err(ProxyError::Timeout(self.timeout)),
+            Ok(Err(e)) => Err(ProxyError::Unreachable(e.to_string())),
+            Ok(Ok(r)) => Ok((r, started.elapsed())),
+        }
+    }
+
     /// Sends an ordinary request and waits (at most `upstream.timeout`) for the response head.
     async fn exchange(&self, out: Request<Body>) -> Result<(Response<Body>, Duration), ProxyError> {
-        let started = Instant::now();
-        let resp = match tokio::time::timeout(self.timeout, self.pool.send(out)).await {
-            Err(_) => return Err(ProxyError::Timeout(self.timeout)),
-            Ok(Err(e)) => return Err(ProxyError::Unreachable(e.to_string())),
-            Ok(Ok(r)) => r,
-        };
-        let upstream_time = started.elapsed();
+        let (resp, upstream_time) = self.timed(self.pool.send(out)).await?;
         if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
             return Err(ProxyError::Unreachable(
                 "upstream switched protocols without a WebSocket upgrade".into(),
@@ -253,13 +260,7 @@ impl Upstream {
         out: Request<Body>,
         pending: PendingUpgrade,
     ) -> Result<(Response<Body>, Duration), ProxyError> {
-        let started = Instant::now();
-        let resp = match tokio::time::timeout(self.timeout, self.pool.send_upgrade(out)).await {
-            Err(_) => return Err(ProxyError::Timeout(self.timeout)),
-            Ok(Err(e)) => return Err(ProxyError::Unreachable(e.to_string())),
-            Ok(Ok(r)) => r,
-        };
-        let upstream_time = started.elapsed();
+        let (resp, upstream_time) = self.timed(self.pool.send_upgrade(out)).await?;
         if resp.status() != StatusCode::SWITCHING_PROTOCOLS {
             // The upstream declined the upgrade: an ordinary response.
             let (mut parts, body) = resp.into_parts();
