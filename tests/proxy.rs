@@ -396,6 +396,19 @@ fn an_upstream_connection_closed_while_idle_is_replaced() {
 }
 
 #[test]
+fn upstream_connections_idle_over_4s_are_not_reused() {
+    let up = Upstream::start();
+    let og = Octogate::start(&ConfigSpec::new(&up.url()));
+    assert_eq!(get(og.addr, "/", "").status, 200);
+    assert_eq!(get(og.addr, "/", "").status, 200);
+    assert_eq!(up.connections(), 1);
+    // Longer than the idle limit (below Apache's 5 s KeepAliveTimeout): a new connection.
+    std::thread::sleep(Duration::from_millis(4300));
+    assert_eq!(get(og.addr, "/", "").status, 200);
+    assert_eq!(up.connections(), 2);
+}
+
+#[test]
 fn early_response_does_not_park_an_unfinished_request_body() {
     // The upstream answers 413 before reading a large upload. The client must get the 413 and
     // its upload must not hang (a parked upstream connection would never read the rest); the

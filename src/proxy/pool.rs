@@ -26,9 +26,11 @@ use crate::http::{Body, BoxError};
 
 type Io = hyper_rustls::MaybeHttpsStream<TokioIo<tokio::net::TcpStream>>;
 
-/// An idle connection older than this is closed instead of reused (upstreams commonly close
-/// keep-alive connections after 60–75 s of silence).
-const MAX_IDLE_AGE: Duration = Duration::from_secs(50);
+/// An idle connection older than this is closed instead of reused. Shorter than Apache's default
+/// `KeepAliveTimeout` (5 s), the shortest in common use: a request written to a connection the
+/// upstream is closing at that moment gets a 502 (it may have been received, so it is never sent
+/// again), so connections the upstream may be about to close are not reused.
+const MAX_IDLE_AGE: Duration = Duration::from_secs(4);
 
 /// Why the upstream could not be asked.
 #[derive(Debug, thiserror::Error)]
@@ -46,7 +48,8 @@ pub enum SendError {
 /// between the idle list, a request's future and a response body.
 pub(crate) struct Conn {
     sender: http1::SendRequest<Body>,
-    driver: http1::Connection<Io, Body>,
+    /// `None` once finished (dropped: see [`Conn::exchange`]).
+    driver: Option<http1::Connection<Io, Body>>,
 }
 
 type BoxConn = Box<Conn>;
@@ -54,7 +57,10 @@ type BoxConn = Box<Conn>;
 impl Conn {
     /// Lets the connection do its I/O. `Ready` means it is finished (closed or failed).
     fn poll_drive(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        Pin::new(&mut self.driver).poll(cx).map(|_| ())
+        match &mut self.driver {
+            Some(d) => Pin::new(d).poll(cx).map(|_| ()),
+            None => Poll::Ready(()),
+        }
     }
 
     /// Sends `req` and drives the connection until the response head arrives. On failure the
@@ -70,10 +76,18 @@ impl Conn {
                 return Poll::Ready(Some(r));
             }
             // Writes the request (and its body as it comes), reads the response head.
-            let finished = Pin::new(&mut *driver).poll(cx).is_ready();
+            let finished = match driver.as_mut() {
+                Some(d) => Pin::new(d).poll(cx).is_ready(),
+                None => true,
+            };
+            if finished {
+                // The connection ended (the upstream closed it) before answering. Dropping it
+                // hands a request it never took back to us, to be retried elsewhere.
+                *driver = None;
+            }
             match response.as_mut().poll(cx) {
                 Poll::Ready(r) => Poll::Ready(Some(r)),
-                // hyper answers every queued request when its connection ends; this only guards
+                // hyper answers every request when its connection is dropped; this only guards
                 // against waiting forever should one ever be left unanswered.
                 Poll::Pending if finished => Poll::Ready(None),
                 Poll::Pending => Poll::Pending,
@@ -214,7 +228,10 @@ impl Pool {
             .handshake(io)
             .await
             .map_err(|e| SendError::Connect(super::error_chain(&e)))?;
-        Ok(Box::new(Conn { sender, driver }))
+        Ok(Box::new(Conn {
+            sender,
+            driver: Some(driver),
+        }))
     }
 
     /// A new connection driven by its own task, for a request that upgrades (WebSocket): the
@@ -224,6 +241,9 @@ impl Pool {
         req: Request<Body>,
     ) -> Result<Response<Incoming>, SendError> {
         let Conn { mut sender, driver } = *self.connect().await?;
+        let Some(driver) = driver else {
+            return Err(SendError::Connect("connection closed at once".into()));
+        };
         tokio::spawn(async move {
             if let Err(e) = driver.with_upgrades().await {
                 tracing::debug!(error = %e, "upstream upgrade connection ended with an error");
