@@ -104,6 +104,11 @@ impl Env {
     fn grants(&self, kind: &str) -> u64 {
         self.op.stats()["grants"][kind].as_u64().unwrap_or(0)
     }
+
+    /// Token requests of this grant type the OP refused.
+    fn grant_errors(&self, kind: &str) -> u64 {
+        self.op.stats()["grant_errors"][kind].as_u64().unwrap_or(0)
+    }
 }
 
 fn bob() -> User {
@@ -492,6 +497,42 @@ fn code_replay_does_not_create_a_new_session() {
         1,
         "only the first exchange succeeded"
     );
+    assert_eq!(
+        env.grant_errors("authorization_code"),
+        0,
+        "a replayed sign-in must be refused before the IdP is asked"
+    );
+}
+
+#[test]
+fn callbacks_per_client_are_rate_limited_before_the_idp_is_asked() {
+    // A script fetching fresh login cookies and sending junk codes must not drive token
+    // requests at the IdP without limit: a burst of 30 per address, then 429 without a call.
+    let env = Env::start(vec![bob()], "");
+    let started = std::time::Instant::now();
+    let mut statuses = Vec::new();
+    for _ in 0..36 {
+        let mut jar = Jar::default();
+        let r = env.get(&mut jar, "/oauth2/start?rd=/backend", "");
+        assert_eq!(r.status, 302, "{}", r.text());
+        let authorize = r.header("location").unwrap().to_string();
+        let state = query_param(&authorize, "state").unwrap();
+        let cb = format!("/oauth2/callback?code=junk-code&state={state}");
+        statuses.push(env.get(&mut jar, &cb, "").status);
+    }
+    // 30 at once, one more per 2 s the loop took (a slow machine may earn a few).
+    let earned = 30 + started.elapsed().as_secs() / 2 + 1;
+    let admitted = statuses.iter().filter(|s| **s == 502).count() as u64;
+    let limited = statuses.iter().filter(|s| **s == 429).count() as u64;
+    assert_eq!(admitted + limited, 36, "{statuses:?}");
+    assert!(statuses[..30].iter().all(|s| *s == 502), "{statuses:?}");
+    assert!(limited >= 1 && admitted <= earned, "{statuses:?}");
+    assert_eq!(
+        env.grant_errors("authorization_code"),
+        admitted,
+        "only the admitted callbacks reached the IdP"
+    );
+    assert!(env.og.log().contains("rate_limited"), "{}", env.og.log());
 }
 
 #[test]

@@ -7,6 +7,7 @@ use subtle::ConstantTimeEq;
 
 use super::audit::Event;
 use super::auth::{self, with_cookies, Loaded, Outcome};
+use super::signin_guard::Admission;
 use super::{App, Ctx};
 use crate::access::safe_redirect_path;
 use crate::http::{response, Body};
@@ -304,6 +305,36 @@ async fn callback(app: &App, headers: &HeaderMap, query: &str, ctx: &Ctx) -> Res
             clear_login,
         );
     };
+    // Only now does the IdP get called: once per sign-in, within the client's budget.
+    let expires = login
+        .created_at
+        .saturating_add(rt.cfg.session.login_timeout.as_secs());
+    match app
+        .signin_guard
+        .admit(&state, ctx.client_ip, ctx.now, expires)
+    {
+        Admission::Admitted => {}
+        Admission::Replayed => {
+            fail("state_replayed");
+            return signin_error(
+                StatusCode::BAD_REQUEST,
+                "Sign-in could not be completed",
+                "This sign-in response was already used. Please start again.",
+                &login.rd,
+                clear_login,
+            );
+        }
+        Admission::RateLimited => {
+            fail("rate_limited");
+            return signin_error(
+                StatusCode::TOO_MANY_REQUESTS,
+                "Too many sign-in attempts",
+                "There were too many sign-in attempts from your network. Please wait a minute and try again.",
+                &login.rd,
+                Vec::new(),
+            );
+        }
+    }
     let tokens = match rt
         .oidc
         .exchange(&code, &login.pkce_verifier, &login.nonce)

@@ -9,6 +9,7 @@ mod endpoints;
 pub mod metrics;
 pub mod metrics_server;
 mod runtime;
+mod signin_guard;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
@@ -77,6 +78,7 @@ pub struct App {
     metrics: Arc<metrics::Metrics>,
     audit: RwLock<Arc<audit::Audit>>,
     refresh: auth::RefreshFlights,
+    signin_guard: signin_guard::SigninGuard,
     cache: crate::assertion::AssertionCache,
     /// Connection slots (`server.max_connections`): held by every client connection and by every
     /// WebSocket tunnel for its life.
@@ -97,6 +99,7 @@ impl App {
             metrics,
             audit: RwLock::new(Arc::new(audit)),
             refresh: auth::RefreshFlights::default(),
+            signin_guard: signin_guard::SigninGuard::default(),
             cache: crate::assertion::AssertionCache::new(16_384),
             permits,
         }))
