@@ -383,20 +383,26 @@ pub(crate) fn identity_headers(
 ) -> IdentityHeaders {
     app.cache
         .headers(&ctx.rt.signer, id, grant, sid, ctx.now, |out| {
-            let mut push = |name: &'static str, value: &str| {
-                if let Ok(v) = HeaderValue::from_str(value) {
-                    out.push((HeaderName::from_static(name), v));
-                }
-            };
-            push("x-forwarded-user", &id.sub);
-            if let Some(e) = &id.email {
-                push("x-forwarded-email", e);
-            }
-            if let Some(u) = &id.preferred_username {
-                push("x-forwarded-preferred-username", u);
-            }
-            push("x-forwarded-groups", &id.groups.join(","));
+            plain_identity_headers(id, out)
         })
+}
+
+/// `X-Forwarded-User`, `-Email`, `-Preferred-Username` and `-Groups` (comma-separated). Values
+/// go as their bytes, so a UTF-8 name or address (obs-text) is passed on, not dropped.
+fn plain_identity_headers(id: &Identity, out: &mut Vec<(HeaderName, HeaderValue)>) {
+    let mut push = |name: &'static str, value: &str| {
+        if let Ok(v) = HeaderValue::from_bytes(value.as_bytes()) {
+            out.push((HeaderName::from_static(name), v));
+        }
+    };
+    push("x-forwarded-user", &id.sub);
+    if let Some(e) = &id.email {
+        push("x-forwarded-email", e);
+    }
+    if let Some(u) = &id.preferred_username {
+        push("x-forwarded-preferred-username", u);
+    }
+    push("x-forwarded-groups", &id.groups.join(","));
 }
 
 /// No usable session: a browser navigation is sent to sign in; anything else gets 401.
@@ -468,4 +474,47 @@ pub(crate) fn deny_page(ctx: &Ctx, id: &Identity) -> Response<Body> {
         "Your Okta account has no access to this site.",
         &extra,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_identity_headers_keep_utf8_values() {
+        let id = Identity {
+            sub: "u-jürgen".into(),
+            email: Some("jürgen@exämple.de".into()),
+            email_verified: true,
+            name: None,
+            preferred_username: Some("jürgen".into()),
+            groups: vec!["rédaction".into(), "admins".into()],
+        };
+        let mut out = Vec::new();
+        plain_identity_headers(&id, &mut out);
+        let got: Vec<(&str, &[u8])> = out
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_bytes()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("x-forwarded-user", "u-jürgen".as_bytes()),
+                ("x-forwarded-email", "jürgen@exämple.de".as_bytes()),
+                ("x-forwarded-preferred-username", "jürgen".as_bytes()),
+                ("x-forwarded-groups", "rédaction,admins".as_bytes()),
+            ]
+        );
+        // A value that cannot be a header at all (a line break) is left out, never mangled.
+        let bad = Identity {
+            sub: "u-1\r\nx-forwarded-user: mallory".into(),
+            email: None,
+            preferred_username: None,
+            ..id
+        };
+        let mut out = Vec::new();
+        plain_identity_headers(&bad, &mut out);
+        assert_eq!(out.len(), 1, "{out:?}");
+        assert_eq!(out[0].0.as_str(), "x-forwarded-groups");
+    }
 }

@@ -180,10 +180,7 @@ impl Upstream {
         let upgrade = headers::upgrade_request(req.headers());
         headers::strip_hop_by_hop(req.headers_mut());
         headers::strip_own_cookies(req.headers_mut(), &self.own_cookie);
-        let pending = upgrade.as_ref().map(|_| PendingUpgrade {
-            client: hyper::upgrade::on(&mut req),
-            permit: None,
-        });
+        let client_upgrade = upgrade.as_ref().map(|_| hyper::upgrade::on(&mut req));
 
         let mut pq = String::with_capacity(self.prefix.len() + path_and_query.len());
         pq.push_str(&self.prefix);
@@ -221,9 +218,9 @@ impl Upstream {
         } else {
             body::Deadline::new(body, self.body_gap).boxed()
         };
-        let pending = pending.map(|p| PendingUpgrade {
+        let pending = client_upgrade.map(|client| PendingUpgrade {
+            client,
             permit: fwd.tunnel_permit,
-            ..p
         });
         Ok((Request::from_parts(parts, body), pending))
     }
