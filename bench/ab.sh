@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# Quick A/B of octogate builds on the public path, side by side with nginx, in one run.
+# Usage: bash bench/ab.sh [ROUNDS] OCTOGATE_BINARY...   (e.g. an old build and a new one)
+#
+# Runs are alternated (nginx, A, B, nginx, A, B, ...) so drift on a shared machine hits every
+# candidate alike; each prints req/s, CPU per request (utime+stime of the server from /proc,
+# split into user and kernel) and peak RSS, then medians and ratios to nginx. Faster than
+# bench/run.sh (no OP, no Apache, 4 s runs) and meant for iterating; bench/run.sh is the record.
+# Same pinning as bench/run.sh: wrk on cpu 0, server and upstream on cpu 1.
+set -uo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROUNDS=${1:-3}
+shift || true
+(( $# >= 1 )) || { echo "usage: bash bench/ab.sh [ROUNDS] OCTOGATE_BINARY..." >&2; exit 2; }
+for b in "$@"; do [[ -x $b ]] || { echo "not executable: $b" >&2; exit 2; }; done
+for t in wrk nginx taskset python3; do command -v "$t" >/dev/null || { echo "missing $t" >&2; exit 2; }; done
+DURATION=${DURATION:-4s}
+CONNS=${CONNS:-256}
+BASE=${PORT_BASE:-$(( 20000 + RANDOM % 10000 ))}
+UP=$((BASE + 1)) NGX=$((BASE + 2)) OG=$((BASE + 3))
+
+RUN=$(mktemp -d /tmp/octogate-ab.XXXXXX)
+PIDS=()
+cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done; wait 2>/dev/null; rm -rf "$RUN"; }
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+wait_port() { for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.05; done; return 1; }
+
+export RUN
+NAME=upstream PORT=$UP python3 "$HERE/benchtool.py" render "$HERE/conf/nginx-upstream.conf" "$RUN/up.conf"
+NAME=proxy PORT=$NGX UP_PORT=$UP ACCESS_LOG=off python3 "$HERE/benchtool.py" render "$HERE/conf/nginx-proxy.conf" "$RUN/px.conf"
+taskset -c 1 nginx -c "$RUN/up.conf" -p "$RUN" >/dev/null 2>&1 & PIDS+=($!)
+taskset -c 1 nginx -c "$RUN/px.conf" -p "$RUN" >/dev/null 2>&1 & PIDS+=($!)
+wait_port "$UP" && wait_port "$NGX" || { echo "nginx did not start" >&2; exit 1; }
+NGX_WORKER=$(pgrep -P "$(cat "$RUN/proxy.pid")" | head -1)
+
+"$1" keygen > "$RUN/keygen.txt"
+awk '/BEGIN PRIVATE KEY/,/END PRIVATE KEY/' "$RUN/keygen.txt" > "$RUN/signing.pem"
+cat > "$RUN/og.toml" <<EOF
+[server]
+listen = "127.0.0.1:$OG"
+public_url = "http://127.0.0.1:$OG"
+[upstream]
+url = "http://127.0.0.1:$UP"
+[oidc]
+issuer = "http://127.0.0.1:9"
+client_id = "ab"
+client_secret = "ab"
+[session]
+cookie_keys = ["$(awk '/^# Session cookie key/{getline; print; exit}' "$RUN/keygen.txt")"]
+[assertion]
+signing_key = "file:$RUN/signing.pem"
+audience = "ab"
+[access]
+default_role = "x"
+EOF
+
+# measure PID URL -> "rps user_us sys_us hwm_kib"
+measure() {
+    local pid=$1 url=$2 u0 s0 u1 s1 out
+    read -r u0 s0 < <(awk '{print $14, $15}' "/proc/$pid/stat")
+    out=$(taskset -c 0 wrk -t2 -c"$CONNS" -d"$DURATION" "$url")
+    read -r u1 s1 < <(awk '{print $14, $15}' "/proc/$pid/stat")
+    python3 - "$u0" "$s0" "$u1" "$s1" "$(awk '/requests in/{print $1}' <<<"$out")" \
+        "$(awk '/Requests\/sec/{print $2}' <<<"$out")" "$(awk '/VmHWM/{print $2}' "/proc/$pid/status")" <<'PY'
+import os, sys
+u0, s0, u1, s1, n, rps, hwm = sys.argv[1:]
+tck = os.sysconf("SC_CLK_TCK"); n = int(n)
+print(rps, (int(u1) - int(u0)) / tck / n * 1e6, (int(s1) - int(s0)) / tck / n * 1e6, hwm)
+PY
+}
+
+: > "$RUN/results"
+for r in $(seq 1 "$ROUNDS"); do
+    echo "nginx $(measure "$NGX_WORKER" "http://127.0.0.1:$NGX/")" >> "$RUN/results"
+    for b in "$@"; do
+        OCTOGATE_LOG=error taskset -c 1 "$b" run --config "$RUN/og.toml" 2>/dev/null & pid=$!
+        wait_port "$OG" || { echo "$b did not start" >&2; exit 1; }
+        echo "$b $(measure "$pid" "http://127.0.0.1:$OG/")" >> "$RUN/results"
+        kill "$pid"; wait "$pid" 2>/dev/null
+    done
+    echo "round $r/$ROUNDS done" >&2
+done
+
+python3 - "$RUN/results" <<'PY'
+import statistics, sys
+rows = {}
+for line in open(sys.argv[1]):
+    name, rps, user, sys_, hwm = line.split()
+    rows.setdefault(name, []).append((float(rps), float(user), float(sys_), int(hwm)))
+med = {k: [statistics.median(c) for c in zip(*v)] for k, v in rows.items()}
+ng = med["nginx"]
+print(f"{'server':40} {'req/s':>8} {'user us':>8} {'sys us':>8} {'RSS MB':>7} {'xRPS':>6} {'xCPU':>6}   (medians of {len(rows['nginx'])} runs)")
+for k, (rps, user, sys_, hwm) in med.items():
+    print(f"{k[-40:]:40} {rps:8.0f} {user:8.2f} {sys_:8.2f} {max(r[3] for r in rows[k]) / 1024:7.1f} "
+          f"{rps / ng[0]:6.2f} {(user + sys_) / (ng[1] + ng[2]):6.2f}")
+PY
