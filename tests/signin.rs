@@ -518,7 +518,11 @@ fn callbacks_per_client_are_rate_limited_before_the_idp_is_asked() {
         let authorize = r.header("location").unwrap().to_string();
         let state = query_param(&authorize, "state").unwrap();
         let cb = format!("/oauth2/callback?code=junk-code&state={state}");
-        statuses.push(env.get(&mut jar, &cb, "").status);
+        let r = env.get(&mut jar, &cb, "");
+        if r.status == 429 {
+            assert_eq!(r.header("retry-after"), Some("2"));
+        }
+        statuses.push(r.status);
     }
     // 30 at once, one more per 2 s the loop took (a slow machine may earn a few).
     let earned = 30 + started.elapsed().as_secs() / 2 + 1;

@@ -326,13 +326,17 @@ async fn callback(app: &App, headers: &HeaderMap, query: &str, ctx: &Ctx) -> Res
         }
         Admission::RateLimited => {
             fail("rate_limited");
-            return signin_error(
+            // The sign-in is kept (not redeemed): reloading after a moment completes it.
+            let mut resp = signin_error(
                 StatusCode::TOO_MANY_REQUESTS,
                 "Too many sign-in attempts",
-                "There were too many sign-in attempts from your network. Please wait a minute and try again.",
+                "There were too many sign-in attempts from your network. Please wait a few seconds and reload this page.",
                 &login.rd,
                 Vec::new(),
             );
+            resp.headers_mut()
+                .insert(http::header::RETRY_AFTER, HeaderValue::from_static("2"));
+            return resp;
         }
     }
     let tokens = match rt

@@ -4,11 +4,17 @@
 //! [`REFILL_SECS`] seconds. Without them a replayed login cookie, or a script that fetches fresh
 //! ones from `/oauth2/start`, turns octogate into a driver of token-endpoint calls, which count
 //! against the IdP's rate limits for every site and user of the organisation.
+//!
+//! An IPv6 client is counted by its /64 (one subscriber's network), so rotating addresses within
+//! it buys nothing. The buckets run on a monotonic clock (a wall-clock step back must not freeze
+//! them). Behind a load balancer, `server.trusted_proxies` must list it, or every client shares
+//! the balancer's budget.
 use std::collections::hash_map::RandomState;
 use std::collections::HashMap;
 use std::hash::BuildHasher;
 use std::net::IpAddr;
 use std::sync::{Mutex, MutexGuard};
+use std::time::Instant;
 
 /// Callbacks a client address may make at once.
 pub(crate) const BURST: u32 = 30;
@@ -39,29 +45,55 @@ struct Inner {
 }
 
 /// The callback limits, shared by all requests.
-#[derive(Default)]
 pub(crate) struct SigninGuard {
     hasher: RandomState,
     inner: Mutex<Inner>,
+    /// Origin of the buckets' monotonic clock.
+    started: Instant,
+}
+
+impl Default for SigninGuard {
+    fn default() -> Self {
+        SigninGuard {
+            hasher: RandomState::new(),
+            inner: Mutex::new(Inner::default()),
+            started: Instant::now(),
+        }
+    }
 }
 
 impl SigninGuard {
-    /// Decides a callback for `state` from `client` at `now`; `expires` is when the sign-in
-    /// itself expires (after that the state is refused anyway, so it need not be remembered).
+    /// Decides a callback for `state` from `client` at `now` (Unix seconds); `expires` is when
+    /// the sign-in itself expires (after that the state is refused anyway, so it need not be
+    /// remembered).
     pub(crate) fn admit(&self, state: &str, client: IpAddr, now: u64, expires: u64) -> Admission {
+        let tick = self.started.elapsed().as_secs();
+        self.admit_at(state, client, now, expires, tick)
+    }
+
+    /// [`SigninGuard::admit`] with the buckets' monotonic time `tick` (seconds) given.
+    fn admit_at(
+        &self,
+        state: &str,
+        client: IpAddr,
+        now: u64,
+        expires: u64,
+        tick: u64,
+    ) -> Admission {
         let key = self.hasher.hash_one(state);
+        let client = network_of(client);
         let mut inner = self.lock();
         if inner.used.contains_key(&key) {
             return Admission::Replayed;
         }
         if inner.clients.len() >= MAX_CLIENTS && !inner.clients.contains_key(&client) {
-            inner.clients.retain(|_, b| refill(*b, now).0 < BURST);
+            inner.clients.retain(|_, b| refill(*b, tick).0 < BURST);
             if inner.clients.len() >= MAX_CLIENTS {
                 inner.clients.clear();
             }
         }
-        let bucket = inner.clients.entry(client).or_insert((BURST, now));
-        let (left, since) = refill(*bucket, now);
+        let bucket = inner.clients.entry(client).or_insert((BURST, tick));
+        let (left, since) = refill(*bucket, tick);
         if left == 0 {
             *bucket = (0, since);
             return Admission::RateLimited;
@@ -79,6 +111,20 @@ impl SigninGuard {
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// The address a client is counted by: itself for IPv4, its /64 for IPv6 (IPv4-mapped IPv6 as
+/// the IPv4 address).
+fn network_of(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6(std::net::Ipv6Addr::from(
+                u128::from(v6) & !((1u128 << 64) - 1),
+            )),
+        },
     }
 }
 
@@ -102,57 +148,92 @@ mod tests {
     const IP: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 1));
     const OTHER: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 2));
 
+    impl SigninGuard {
+        /// Tests drive the monotonic clock with the same seconds as the wall clock.
+        fn admit_t(&self, state: &str, client: IpAddr, now: u64, expires: u64) -> Admission {
+            self.admit_at(state, client, now, expires, now)
+        }
+    }
+
+    #[test]
+    fn ipv6_clients_count_by_their_64() {
+        let g = SigninGuard::default();
+        let net = |i: u128| IpAddr::V6(std::net::Ipv6Addr::from((0x2001_0db8_u128 << 96) | i));
+        for i in 0..BURST {
+            assert_eq!(
+                g.admit_t(&format!("s{i}"), net(u128::from(i)), 100, 700),
+                Admission::Admitted
+            );
+        }
+        // Another address in the same /64: the same budget.
+        assert_eq!(
+            g.admit_t("x", net(0xffff_ffff), 100, 700),
+            Admission::RateLimited
+        );
+        // Another /64: its own.
+        assert_eq!(g.admit_t("y", net(1 << 64), 100, 700), Admission::Admitted);
+        // IPv4-mapped counts as the IPv4 address.
+        let mapped = IpAddr::V6(std::net::Ipv4Addr::new(192, 0, 2, 1).to_ipv6_mapped());
+        assert_eq!(network_of(mapped), IP);
+    }
+
     #[test]
     fn a_state_is_redeemed_once() {
         let g = SigninGuard::default();
-        assert_eq!(g.admit("s1", IP, 100, 700), Admission::Admitted);
-        assert_eq!(g.admit("s1", IP, 101, 700), Admission::Replayed);
-        assert_eq!(g.admit("s1", OTHER, 101, 700), Admission::Replayed);
-        assert_eq!(g.admit("s2", IP, 101, 700), Admission::Admitted);
+        assert_eq!(g.admit_t("s1", IP, 100, 700), Admission::Admitted);
+        assert_eq!(g.admit_t("s1", IP, 101, 700), Admission::Replayed);
+        assert_eq!(g.admit_t("s1", OTHER, 101, 700), Admission::Replayed);
+        assert_eq!(g.admit_t("s2", IP, 101, 700), Admission::Admitted);
     }
 
     #[test]
     fn each_address_gets_a_burst_then_one_per_refill() {
         let g = SigninGuard::default();
         for i in 0..BURST {
-            assert_eq!(g.admit(&format!("a{i}"), IP, 100, 700), Admission::Admitted);
+            assert_eq!(
+                g.admit_t(&format!("a{i}"), IP, 100, 700),
+                Admission::Admitted
+            );
         }
-        assert_eq!(g.admit("x", IP, 100, 700), Admission::RateLimited);
+        assert_eq!(g.admit_t("x", IP, 100, 700), Admission::RateLimited);
         // Refused callbacks do not redeem their state: it works once the address may again.
         assert_eq!(
-            g.admit("x", IP, 100 + REFILL_SECS - 1, 700),
+            g.admit_t("x", IP, 100 + REFILL_SECS - 1, 700),
             Admission::RateLimited
         );
         assert_eq!(
-            g.admit("other-client", OTHER, 100, 700),
+            g.admit_t("other-client", OTHER, 100, 700),
             Admission::Admitted
         );
         assert_eq!(
-            g.admit("x", IP, 100 + REFILL_SECS, 700),
+            g.admit_t("x", IP, 100 + REFILL_SECS, 700),
             Admission::Admitted
         );
         assert_eq!(
-            g.admit("y", IP, 100 + REFILL_SECS, 700),
+            g.admit_t("y", IP, 100 + REFILL_SECS, 700),
             Admission::RateLimited
         );
         // A long pause restores the burst, not more.
         let later = 100 + 1_000_000;
         for i in 0..BURST {
             assert_eq!(
-                g.admit(&format!("b{i}"), IP, later, later + 600),
+                g.admit_t(&format!("b{i}"), IP, later, later + 600),
                 Admission::Admitted
             );
         }
-        assert_eq!(g.admit("z", IP, later, later + 600), Admission::RateLimited);
+        assert_eq!(
+            g.admit_t("z", IP, later, later + 600),
+            Admission::RateLimited
+        );
     }
 
     #[test]
     fn memory_is_bounded() {
         let g = SigninGuard::default();
         for i in 0..(MAX_USED as u64 + 10) {
-            let ip = IpAddr::V6(std::net::Ipv6Addr::from(u128::from(i)));
+            let ip = IpAddr::V6(std::net::Ipv6Addr::from(u128::from(i) << 64));
             assert_eq!(
-                g.admit(&format!("s{i}"), ip, 1000 + i, 1000 + i + 1),
+                g.admit_t(&format!("s{i}"), ip, 1000 + i, 1000 + i + 1),
                 Admission::Admitted
             );
         }
