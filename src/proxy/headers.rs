@@ -103,6 +103,8 @@ const _: () = {
     assert!(all_short(IDENTITY_PREFIXES));
     assert!(all_short(FORWARDING));
     assert!(all_short(HOP_BY_HOP));
+    // `strip_hop_by_hop` marks the names present in a u16.
+    assert!(HOP_BY_HOP.len() <= 16);
 };
 
 /// Whether a header name uses a spelling other than plain letters, digits and `-`.
@@ -201,9 +203,12 @@ pub fn upgrade_request(headers: &HeaderMap) -> Option<HeaderValue> {
 /// client can never make octogate drop a header it adds.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
     // One pass over the headers that are present (a handful), instead of a hash lookup per
-    // hop-by-hop name: this runs twice per proxied request. No allocation on the usual path.
+    // hop-by-hop name: this runs twice per proxied request. It allocates only for a spelling
+    // other than the listed one (`Keep_Alive`) or a second `Connection` header.
     let mut buf = [0u8; NORM_LEN];
-    let mut doomed = Doomed::default();
+    // Bit i: `HOP_BY_HOP[i]` is present under its own name.
+    let mut present: u16 = 0;
+    let mut other_spellings: Vec<HeaderName> = Vec::new();
     let mut framed_by_te = false;
     let mut has_connection = false;
     for name in headers.keys() {
@@ -215,64 +220,44 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
             has_connection = true;
         }
         if unusual(n) {
-            // Another spelling (`Keep_Alive`): removed under its own name.
             if HOP_BY_HOP.contains(&normalise(n, &mut buf)) {
-                doomed.more.push(name.clone());
+                other_spellings.push(name.clone());
             }
-        } else if let Some(known) = HOP_BY_HOP.iter().find(|h| **h == n) {
-            doomed.push(known);
+        } else if let Some(i) = HOP_BY_HOP.iter().position(|h| *h == n) {
+            present |= 1 << i;
         }
     }
-    // Headers named in `Connection` go too (`Connection` itself is in the list above). The
-    // values are taken out first; each token is then removed by name (a lookup by `&str`
-    // lower-cases on the stack).
-    let mut listed: Vec<HeaderValue> = Vec::new();
-    if has_connection {
-        if let http::header::Entry::Occupied(e) = headers.entry(CONNECTION) {
-            listed.extend(e.remove_entry_mult().1);
-        }
-    }
+    // Headers named in `Connection` go too (`Connection` itself is in the list above). Its
+    // values are cloned first (a reference count each) so the map can change; each token is
+    // then removed by name (a lookup by `&str` lower-cases on the stack).
+    let (first, more): (Option<HeaderValue>, Vec<HeaderValue>) = if has_connection {
+        let mut values = headers.get_all(CONNECTION).iter().cloned();
+        (values.next(), values.collect())
+    } else {
+        (None, Vec::new())
+    };
     // A message framed by Transfer-Encoding must not carry Content-Length onward (RFC 9112
     // §6.3): hyper has decoded the body already, and a stale length is a smuggling vector.
     if framed_by_te {
         headers.remove(http::header::CONTENT_LENGTH);
     }
-    doomed.remove_from(headers);
-    for t in listed
+    for (i, name) in HOP_BY_HOP.iter().enumerate() {
+        if present & (1 << i) != 0 {
+            headers.remove(*name);
+        }
+    }
+    for name in other_spellings {
+        headers.remove(name);
+    }
+    for t in first
         .iter()
+        .chain(&more)
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
         .map(str::trim)
     {
         if !t.is_empty() && !t.eq_ignore_ascii_case("content-length") {
             headers.remove(t);
-        }
-    }
-}
-
-/// Header names to remove, collected while iterating: the hop-by-hop names present (static, no
-/// allocation; each at most once since a map's keys are distinct) and, rarely, other spellings.
-#[derive(Default)]
-struct Doomed {
-    known: [&'static str; HOP_BY_HOP.len()],
-    len: usize,
-    more: Vec<HeaderName>,
-}
-
-impl Doomed {
-    fn push(&mut self, name: &'static str) {
-        if let Some(slot) = self.known.get_mut(self.len) {
-            *slot = name;
-            self.len += 1;
-        }
-    }
-
-    fn remove_from(self, headers: &mut HeaderMap) {
-        for name in self.known.iter().take(self.len) {
-            headers.remove(*name);
-        }
-        for name in self.more {
-            headers.remove(name);
         }
     }
 }
