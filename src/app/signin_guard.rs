@@ -86,11 +86,10 @@ impl SigninGuard {
         if inner.used.contains_key(&key) {
             return Admission::Replayed;
         }
-        if inner.clients.len() >= MAX_CLIENTS && !inner.clients.contains_key(&client) {
-            inner.clients.retain(|_, b| refill(*b, tick).0 < BURST);
-            if inner.clients.len() >= MAX_CLIENTS {
-                inner.clients.clear();
-            }
+        if !inner.clients.contains_key(&client) {
+            make_room(&mut inner.clients, MAX_CLIENTS, |_, b| {
+                refill(*b, tick).0 < BURST
+            });
         }
         let bucket = inner.clients.entry(client).or_insert((BURST, tick));
         let (left, since) = refill(*bucket, tick);
@@ -99,18 +98,24 @@ impl SigninGuard {
             return Admission::RateLimited;
         }
         *bucket = (left - 1, since);
-        if inner.used.len() >= MAX_USED {
-            inner.used.retain(|_, until| *until > now);
-            if inner.used.len() >= MAX_USED {
-                inner.used.clear();
-            }
-        }
+        make_room(&mut inner.used, MAX_USED, |_, until| *until > now);
         inner.used.insert(key, expires.max(now));
         Admission::Admitted
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Before an insert into a full `map`: drop the entries `keep` rejects, and everything if that
+/// freed nothing (bounded memory, no bookkeeping per request).
+fn make_room<K, V>(map: &mut HashMap<K, V>, cap: usize, keep: impl FnMut(&K, &mut V) -> bool) {
+    if map.len() >= cap {
+        map.retain(keep);
+        if map.len() >= cap {
+            map.clear();
+        }
     }
 }
 
