@@ -305,9 +305,10 @@ fn oauth2_auth_answers_and_believes_x_original_uri_only_from_trusted_proxies() {
         assert_eq!(r.status, 401, "{from}");
         assert!(r.header("location").is_none());
         // Allowed: 202 with every identity header.
+        let spoof = SPOOF.replace("X-Original-URI: /backend/assets/x.css\r\n", "");
         let r = ask(
             from,
-            &format!("X-Original-URI: /backend/cms\r\n{SPOOF}{}", bob.header()),
+            &format!("X-Original-URI: /backend/cms\r\n{spoof}{}", bob.header()),
         );
         assert_eq!(r.status, 202, "{from}: {}", r.text());
         assert_eq!(r.header("x-forwarded-user"), Some("u-bob"));
@@ -334,6 +335,31 @@ fn oauth2_auth_answers_and_believes_x_original_uri_only_from_trusted_proxies() {
         );
         assert_eq!(r.status, 401, "{from}");
     }
+
+    // Traefik and Caddy set X-Forwarded-Uri and pass the client's X-Original-URI along (nginx the
+    // reverse): two URIs that disagree, or one given twice, mean a client added one. Refused,
+    // even with a session, rather than guessing which one the proxy set.
+    for extra in [
+        "X-Forwarded-Uri: /backend/cms\r\nX-Original-URI: /backend/assets/x.css\r\n",
+        "X-Original-URI: /backend/cms\r\nX-Forwarded-Uri: /backend/assets/x.css\r\n",
+        "X-Original-URI: /backend/cms\r\nX-Original-URI: /backend/assets/x.css\r\n",
+        "X-Forwarded-Uri: /backend/assets/x.css\r\nX-Forwarded-Uri: /backend/cms\r\n",
+    ] {
+        let r = ask(trusted, extra);
+        assert_eq!(r.status, 401, "{extra:?}: {}", r.text());
+        let r = ask(trusted, &format!("{extra}{}", bob.header()));
+        assert_eq!(r.status, 401, "{extra:?} with a session: {}", r.text());
+        assert!(r.header("x-octogate-assertion").is_none());
+    }
+    // The same URI in both is fine.
+    let r = ask(
+        trusted,
+        &format!(
+            "X-Original-URI: /backend/cms\r\nX-Forwarded-Uri: /backend/cms\r\n{}",
+            bob.header()
+        ),
+    );
+    assert_eq!(r.status, 202, "{}", r.text());
 
     // The original URI decides about the public exception, but only from a trusted proxy, and only
     // in canonical form (the proxy forwards it raw; the upstream does not resolve dot segments).

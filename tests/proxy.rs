@@ -173,11 +173,31 @@ fn forwarded_headers_follow_trust() {
     let mut spec = ConfigSpec::new(&up.url());
     spec.server_extra = "trusted_proxies = [\"127.0.0.0/8\"]\n".into();
     let og = Octogate::start(&spec);
-    get(og.addr, "/", "X-Forwarded-For: 203.0.113.7, 10.1.1.1\r\n");
+    get(og.addr, "/", "X-Forwarded-For: 203.0.113.7, 10.1.1.1\r\nX-Forwarded-Port: 4444\r\nX-Forwarded-Prefix: /evil\r\nForwarded: for=1.2.3.4;host=evil.example\r\nX-Original-URL: /backend\r\nX-Original-URI: /backend\r\nX-Rewrite-URL: /backend\r\nX-Forwarded-Uri: /backend\r\nX_Forwarded_Port: 4445\r\nX-Real-IP: 6.6.6.6\r\n");
+    let seen = up.last().unwrap();
     assert_eq!(
-        up.last().unwrap().header("x-forwarded-for"),
+        seen.header("x-forwarded-for"),
         Some("203.0.113.7, 10.1.1.1, 127.0.0.1")
     );
+    // Whatever else the trusted proxy sent about the request is not passed on: the site sees
+    // only what octogate sets (a URL-rewrite header would re-route the request past the
+    // access rules in frameworks that honour it; a port or prefix poisons absolute URLs).
+    assert_eq!(
+        seen.header("x-forwarded-port"),
+        Some(og.addr.port().to_string().as_str())
+    );
+    for h in [
+        "x-forwarded-prefix",
+        "forwarded",
+        "x-original-url",
+        "x-original-uri",
+        "x-rewrite-url",
+        "x-forwarded-uri",
+        "x_forwarded_port",
+        "x-real-ip",
+    ] {
+        assert!(seen.header(h).is_none(), "{h} reached the upstream");
+    }
 }
 
 #[test]
@@ -640,6 +660,14 @@ fn octogate_cookies_are_not_forwarded() {
     get(og.addr, "/", "cookie: october_session=abc; octogate=SEALEDVALUE; octogate_1=CHUNK; octogate_login_AAAA=L\r\n");
     let seen = up.last().unwrap();
     assert_eq!(seen.header("cookie"), Some("october_session=abc"));
+    // A non-ASCII cookie in the same header must not let the header through untouched.
+    get(
+        og.addr,
+        "/",
+        "cookie: city=Z\u{fc}rich; octogate=SEALEDVALUE; octogate_0=CHUNK\r\n",
+    );
+    let seen = up.last().unwrap();
+    assert_eq!(seen.header("cookie"), Some("city=Z\u{fc}rich"));
 }
 
 #[test]

@@ -150,19 +150,10 @@ fn signin_error(
     )
 }
 
-/// Names of cookies in the request that start with `prefix`.
+/// Names of cookies in the request that start with `prefix` (byte-based, see
+/// [`session::names_with_prefix`]).
 fn cookie_names_with_prefix(headers: &HeaderMap, prefix: &str) -> Vec<String> {
-    headers
-        .get_all(COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|kv| kv.split('=').next())
-        .map(str::trim)
-        .filter(|n| n.starts_with(prefix))
-        .take(32)
-        .map(str::to_owned)
-        .collect()
+    session::names_with_prefix(headers.get_all(COOKIE).iter(), prefix, 32)
 }
 
 fn clear_cookies(ctx: &Ctx, names: &[String]) -> Vec<HeaderValue> {
@@ -478,9 +469,25 @@ fn userinfo(headers: &HeaderMap, ctx: &Ctx) -> Response<Body> {
 /// the identity headers, 401 without a session, 403 when not allowed.
 async fn forward_auth(app: &App, headers: &HeaderMap, ctx: &Ctx) -> Response<Body> {
     let original = if ctx.peer_trusted {
-        headers
-            .get("x-original-uri")
-            .or_else(|| headers.get("x-forwarded-uri"))
+        // nginx sets X-Original-URI (our example), Traefik and Caddy X-Forwarded-Uri; each of
+        // them passes the client's other headers along unchanged. So when both are present and
+        // disagree, one came from the client: refuse rather than guess (a client-chosen public
+        // path would otherwise pass the gate for a protected one). A header given twice is
+        // refused the same way.
+        let original_uri = headers.get("x-original-uri");
+        let forwarded_uri = headers.get("x-forwarded-uri");
+        let repeated = |name: &str| headers.get_all(name).iter().nth(1).is_some();
+        let disagree = matches!((original_uri, forwarded_uri), (Some(a), Some(b)) if a != b);
+        if disagree || repeated("x-original-uri") || repeated("x-forwarded-uri") {
+            tracing::warn!(request_id = %ctx.request_id, "forward-auth refused: the original URI is given twice or X-Original-URI and X-Forwarded-Uri disagree (one was sent by the client) (401)");
+            return response::json_error(
+                StatusCode::UNAUTHORIZED,
+                "ambiguous_request",
+                "The original request URI is ambiguous.",
+            );
+        }
+        original_uri
+            .or(forwarded_uri)
             .and_then(|v| v.to_str().ok())
             .unwrap_or("")
     } else {

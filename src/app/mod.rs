@@ -286,6 +286,7 @@ impl App {
             forwarded_for: ctx.forwarded_for.clone(),
             identity,
             request_id: ctx.request_id.header(),
+            from_trusted_proxy: ctx.peer_trusted,
             tunnel_permit,
         };
         match ctx.rt.upstream.forward(req, &pq, fwd).await {

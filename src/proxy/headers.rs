@@ -143,41 +143,47 @@ pub fn strip_identity(headers: &mut HeaderMap, also_forwarding: bool) -> usize {
 
 /// Removes octogate's own cookies (the session, its chunks, pending sign-ins: every cookie named
 /// `name` or `name_…`) from the `Cookie` header sent upstream: the session is a bearer credential
-/// the site never needs to see.
+/// the site never needs to see. Works on bytes: a cookie with non-ASCII bytes (`city=Zürich`) in
+/// the same header must not make octogate pass the header on untouched.
 pub fn strip_own_cookies(headers: &mut HeaderMap, name: &str) {
     if !headers.contains_key(http::header::COOKIE) {
         return;
     }
-    let ours = |pair: &str| {
-        let n = pair.split('=').next().unwrap_or("").trim();
-        n == name
-            || n.strip_prefix(name)
-                .is_some_and(|rest| rest.starts_with('_'))
+    // A piece without `=` is a nameless cookie whose value is the whole piece; treating the piece
+    // as a name errs towards removing it.
+    let ours = |piece: &[u8]| {
+        let n = piece.split(|b| *b == b'=').next().unwrap_or_default();
+        crate::session::in_family(n.trim_ascii(), name)
     };
-    let any_ours = headers
-        .get_all(http::header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .any(ours);
-    if !any_ours {
+    if !cookie_pieces(headers).any(ours) {
         return;
     }
-    let kept: Vec<String> = headers
-        .get_all(http::header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .map(str::trim)
-        .filter(|p| !p.is_empty() && !ours(p))
-        .map(str::to_owned)
-        .collect();
+    let mut kept: Vec<u8> = Vec::new();
+    for p in cookie_pieces(headers) {
+        if p.is_empty() || ours(p) {
+            continue;
+        }
+        if !kept.is_empty() {
+            kept.extend_from_slice(b"; ");
+        }
+        kept.extend_from_slice(p);
+    }
     headers.remove(http::header::COOKIE);
     if !kept.is_empty() {
-        if let Ok(v) = HeaderValue::from_str(&kept.join("; ")) {
+        // Built from pieces of valid header values joined by "; ": always a valid value.
+        if let Ok(v) = HeaderValue::from_bytes(&kept) {
             headers.insert(http::header::COOKIE, v);
         }
     }
+}
+
+/// The `;`-separated pieces of every `Cookie` header, trimmed, as bytes.
+fn cookie_pieces(headers: &HeaderMap) -> impl Iterator<Item = &[u8]> {
+    headers
+        .get_all(http::header::COOKIE)
+        .iter()
+        .flat_map(|v| v.as_bytes().split(|b| *b == b';'))
+        .map(<[u8]>::trim_ascii)
 }
 
 /// The `Upgrade` a request asked for, if it is a WebSocket upgrade (the only protocol passed
@@ -483,6 +489,24 @@ mod tests {
         let mut h = map(&[("cookie", "octogate=SEALED")]);
         strip_own_cookies(&mut h, "octogate");
         assert!(h.get("cookie").is_none());
+    }
+
+    #[test]
+    fn own_cookies_go_even_beside_non_ascii_cookies() {
+        // One UTF-8 cookie in the same header used to make the whole header pass untouched.
+        let mut h = HeaderMap::new();
+        h.insert(
+            "cookie",
+            HeaderValue::from_bytes(
+                b"a=1; octogate=S; octogate_0=A; city=Z\xc3\xbcrich; octogate_login_q=L; \xff=x",
+            )
+            .unwrap(),
+        );
+        strip_own_cookies(&mut h, "octogate");
+        assert_eq!(
+            h.get("cookie").unwrap().as_bytes(),
+            b"a=1; city=Z\xc3\xbcrich; \xff=x"
+        );
     }
 
     #[test]

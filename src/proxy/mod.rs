@@ -21,6 +21,7 @@ use pool::Pool;
 const X_FORWARDED_HOST: http::HeaderName = http::HeaderName::from_static("x-forwarded-host");
 const X_FORWARDED_PROTO: http::HeaderName = http::HeaderName::from_static("x-forwarded-proto");
 const X_FORWARDED_FOR: http::HeaderName = http::HeaderName::from_static("x-forwarded-for");
+const X_FORWARDED_PORT: http::HeaderName = http::HeaderName::from_static("x-forwarded-port");
 const X_REQUEST_ID: http::HeaderName = http::HeaderName::from_static("x-request-id");
 
 /// Why a request could not be forwarded.
@@ -66,6 +67,10 @@ pub struct Forwarding {
     pub identity: Option<crate::assertion::IdentityHeaders>,
     /// `X-Request-Id`.
     pub request_id: HeaderValue,
+    /// The client connection is a trusted proxy, whose forwarding headers (`X-Forwarded-*`,
+    /// `Forwarded`, `X-Original-URL`, ...) were kept for octogate to read: they are removed
+    /// before forwarding, so the site sees only the ones octogate sets.
+    pub from_trusted_proxy: bool,
     /// For a WebSocket upgrade: the connection permit the tunnel holds while it lives.
     pub tunnel_permit: Option<tokio::sync::OwnedSemaphorePermit>,
 }
@@ -79,6 +84,8 @@ pub struct Upstream {
     public_host: HeaderValue,
     /// `X-Forwarded-Proto` sent upstream.
     public_proto: HeaderValue,
+    /// `X-Forwarded-Port` sent upstream (the public URL's port, 443/80 by default).
+    public_port: HeaderValue,
     timeout: Duration,
     body_gap: Duration,
     tunnel_idle: Duration,
@@ -139,10 +146,15 @@ impl Upstream {
             HeaderValue::from_str(&public_host).map_err(|e| format!("public host: {e}"))?;
         let public_proto = HeaderValue::from_str(public_url.scheme())
             .map_err(|e| format!("public scheme: {e}"))?;
+        let public_port = public_url
+            .port_or_known_default()
+            .ok_or("public_url has no port")?;
+        let public_port = HeaderValue::from(public_port);
         Ok(Upstream {
             prefix,
             public_host,
             public_proto,
+            public_port,
             timeout: opts.timeout,
             body_gap: opts.body_gap,
             tunnel_idle: opts.tunnel_idle,
@@ -193,9 +205,15 @@ impl Upstream {
         // The upstream always speaks HTTP/1.1 with us, whatever the client used.
         parts.version = http::Version::HTTP_11;
         let h = &mut parts.headers;
+        if fwd.from_trusted_proxy {
+            // Untrusted peers' forwarding headers went at the start; a trusted proxy's were kept
+            // for octogate to read and go now, in every spelling.
+            headers::strip_identity(h, true);
+        }
         h.insert(HOST, self.public_host.clone());
         h.insert(X_FORWARDED_HOST, self.public_host.clone());
         h.insert(X_FORWARDED_PROTO, self.public_proto.clone());
+        h.insert(X_FORWARDED_PORT, self.public_port.clone());
         match fwd.forwarded_for {
             Some(v) => {
                 h.insert(X_FORWARDED_FOR, v);

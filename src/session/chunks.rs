@@ -153,10 +153,7 @@ pub fn clear_cookie_headers(name: &str, attrs: &CookieAttrs, present: &[String])
     let mut seen: Vec<&str> = Vec::new();
     let mut out = Vec::new();
     for p in present {
-        let ours = p == name
-            || p.strip_prefix(name)
-                .is_some_and(|rest| rest.starts_with('_'));
-        if !ours || !is_token(p) || seen.contains(&p.as_str()) {
+        if !in_family(p.as_bytes(), name) || !is_token(p) || seen.contains(&p.as_str()) {
             continue;
         }
         seen.push(p);
@@ -273,6 +270,41 @@ pub fn read<'a>(
     }
 }
 
+/// Whether the cookie named `cookie_name` belongs to the family of `name`: `name` itself or any
+/// `name_…` (session chunks, pending sign-ins). Compared as bytes, case-sensitively (cookie names
+/// are case-sensitive), so a cookie name with non-ASCII bytes is still classified.
+pub fn in_family(cookie_name: &[u8], name: &str) -> bool {
+    cookie_name
+        .strip_prefix(name.as_bytes())
+        .is_some_and(|rest| rest.is_empty() || rest.first() == Some(&b'_'))
+}
+
+/// Names of the cookies in the request that start with `prefix`, as text, deduplicated, at most
+/// `limit`. Works on bytes like [`read`]: a cookie with non-UTF-8 or non-ASCII bytes elsewhere in
+/// the same header does not hide the others. Names that are not cookie tokens are skipped (they
+/// would be echoed into `Set-Cookie`).
+pub fn names_with_prefix<'a>(
+    cookie_headers: impl Iterator<Item = &'a http::HeaderValue>,
+    prefix: &str,
+    limit: usize,
+) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for (n, _) in pairs(cookie_headers) {
+        if out.len() >= limit {
+            break;
+        }
+        if !n.starts_with(prefix.as_bytes()) {
+            continue;
+        }
+        if let Ok(s) = std::str::from_utf8(n) {
+            if is_token(s) && !out.iter().any(|o| o == s) {
+                out.push(s.to_owned());
+            }
+        }
+    }
+    out
+}
+
 /// Names of the cookies in the request that belong to the session cookie `name`: `name` itself
 /// and `name_<digits>` chunks (also out-of-range ones), deduplicated, at most 2 × [`MAX_CHUNKS`].
 /// Feed them to [`clear_cookie_headers`] to drop a session that could not be read.
@@ -346,6 +378,42 @@ mod tests {
         set.iter()
             .map(|s| s.split('=').next().unwrap_or_default().to_string())
             .collect()
+    }
+
+    #[test]
+    fn family_names_are_found_beside_non_ascii_cookies() {
+        let h = HeaderValue::from_bytes(
+            b"city=Z\xc3\xbcrich; __Host-octogate_0=A; __Host-octogate_1=B; __Host-octogate=C; \
+              __Host-octogate_0=dup; __Host-octogatex=D; \xff\xfe=x; __Host-octogate_\xc3\xa9=E",
+        )
+        .expect("header");
+        assert_eq!(
+            names_with_prefix(std::iter::once(&h), NAME, 32),
+            vec![
+                "__Host-octogate_0",
+                "__Host-octogate_1",
+                "__Host-octogate",
+                "__Host-octogatex"
+            ],
+            "non-token names skipped, duplicates once"
+        );
+        assert_eq!(names_with_prefix(std::iter::once(&h), NAME, 2).len(), 2);
+        assert!(in_family(b"__Host-octogate", NAME));
+        assert!(in_family(b"__Host-octogate_9", NAME));
+        assert!(!in_family(b"__Host-octogatex", NAME));
+        assert!(
+            !in_family(b"__host-octogate", NAME),
+            "names are case-sensitive"
+        );
+        let cleared = clear_cookie_headers(
+            NAME,
+            &ATTRS,
+            &names_with_prefix(std::iter::once(&h), NAME, 32),
+        );
+        assert_eq!(
+            names(&cleared),
+            vec!["__Host-octogate_0", "__Host-octogate_1", "__Host-octogate"]
+        );
     }
 
     #[test]
