@@ -1045,8 +1045,46 @@ fn sign_out_reaches_the_end_session_endpoint() {
         .unwrap()
         .to_string();
     assert!(jar.cookies.contains_key(&login_name));
-    let r = env.get(&mut jar, "/oauth2/sign_out", NAV);
-    assert_eq!(r.status, 302);
+    // Started by another site (a link, an image, a form): a confirmation page, nothing changed.
+    for foreign in [
+        "sec-fetch-site: cross-site\r\n",
+        "origin: https://evil.example\r\n",
+        "origin: null\r\n",
+    ] {
+        let r = env.get(
+            &mut jar,
+            "/oauth2/sign_out?rd=/backend/x",
+            &format!("{NAV}{foreign}"),
+        );
+        assert_eq!(r.status, 200, "{foreign}: {}", r.text());
+        assert!(r.text().contains("octogate-signout-confirm"), "{foreign}");
+        assert!(
+            r.text()
+                .contains("href=\"/oauth2/sign_out?rd=%2Fbackend%2Fx\""),
+            "{}",
+            r.text()
+        );
+        assert!(
+            r.headers_named("set-cookie").is_empty(),
+            "{foreign}: cookies changed"
+        );
+        assert_eq!(
+            env.get(&mut jar, "/backend", NAV).status,
+            200,
+            "{foreign}: signed out"
+        );
+    }
+    assert!(log_has(&env.og, &["sign-out requested by another site"]));
+    // The user's click on that page (or any same-site link) signs out.
+    let r = env.get(
+        &mut jar,
+        "/oauth2/sign_out",
+        &format!(
+            "{NAV}sec-fetch-site: same-origin\r\norigin: {}\r\n",
+            env.url("").trim_end_matches('/')
+        ),
+    );
+    assert_eq!(r.status, 302, "{}", r.text());
     let loc = r.header("location").unwrap().to_string();
     assert!(
         loc.starts_with(&format!("{}/session/end?", env.op.issuer)),

@@ -389,6 +389,9 @@ pub(crate) fn identity_headers(
 
 /// `X-Forwarded-User`, `-Email`, `-Preferred-Username` and `-Groups` (comma-separated). Values
 /// go as their bytes, so a UTF-8 name or address (obs-text) is passed on, not dropped.
+/// These are for logs and other tools, which may take them at face value: the email goes only
+/// when the IdP marked it verified, and a group whose name holds a comma (which would read as
+/// two groups) is left out. The assertion carries the full identity either way.
 fn plain_identity_headers(id: &Identity, out: &mut Vec<(HeaderName, HeaderValue)>) {
     let mut push = |name: &'static str, value: &str| {
         if let Ok(v) = HeaderValue::from_bytes(value.as_bytes()) {
@@ -396,13 +399,19 @@ fn plain_identity_headers(id: &Identity, out: &mut Vec<(HeaderName, HeaderValue)
         }
     };
     push("x-forwarded-user", &id.sub);
-    if let Some(e) = &id.email {
+    if let Some(e) = id.email.as_ref().filter(|_| id.email_verified) {
         push("x-forwarded-email", e);
     }
     if let Some(u) = &id.preferred_username {
         push("x-forwarded-preferred-username", u);
     }
-    push("x-forwarded-groups", &id.groups.join(","));
+    let groups: Vec<&str> = id
+        .groups
+        .iter()
+        .map(String::as_str)
+        .filter(|g| !g.contains(','))
+        .collect();
+    push("x-forwarded-groups", &groups.join(","));
 }
 
 /// No usable session: a browser navigation is sent to sign in; anything else gets 401.
@@ -516,5 +525,30 @@ mod tests {
         plain_identity_headers(&bad, &mut out);
         assert_eq!(out.len(), 1, "{out:?}");
         assert_eq!(out[0].0.as_str(), "x-forwarded-groups");
+    }
+
+    #[test]
+    fn plain_headers_carry_only_verified_email_and_unambiguous_groups() {
+        let id = Identity {
+            sub: "u-1".into(),
+            email: Some("ceo@example.com".into()),
+            email_verified: false,
+            name: None,
+            preferred_username: None,
+            groups: vec!["admins".into(), "editors,admins".into(), "staff".into()],
+        };
+        let mut out = Vec::new();
+        plain_identity_headers(&id, &mut out);
+        let got: Vec<(&str, &[u8])> = out
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_bytes()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("x-forwarded-user", b"u-1".as_slice()),
+                ("x-forwarded-groups", b"admins,staff".as_slice()),
+            ]
+        );
     }
 }

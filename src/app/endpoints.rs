@@ -394,8 +394,49 @@ async fn callback(app: &App, headers: &HeaderMap, query: &str, ctx: &Ctx) -> Res
     with_cookies(response::redirect(&login.rd), cookies)
 }
 
+/// Whether a request was started by another site (`Sec-Fetch-Site: cross-site`, or an `Origin`
+/// other than the public URL's). Browsers without Fetch Metadata send neither on a navigation.
+fn cross_site(headers: &HeaderMap, public_url: &url::Url) -> bool {
+    if headers
+        .get("sec-fetch-site")
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"cross-site"))
+    {
+        return true;
+    }
+    headers
+        .get(http::header::ORIGIN)
+        .is_some_and(|o| o.as_bytes() != public_url.origin().ascii_serialization().as_bytes())
+}
+
 fn sign_out(app: &App, headers: &HeaderMap, query: &str, ctx: &Ctx) -> Response<Body> {
     let rt = &ctx.rt;
+    // Sign-out is a GET link (the October shim redirects to it), so another site could sign a
+    // user out with a link or an image (and end the IdP session too). Such a request only gets
+    // a page with the same link: the user's click on it comes from this site.
+    if cross_site(headers, &rt.cfg.server.public_url) {
+        tracing::info!(request_id = %ctx.request_id, "sign-out requested by another site: asked to confirm");
+        let href = if query.is_empty() {
+            "/oauth2/sign_out".to_string()
+        } else {
+            // Only `rd` is carried over, re-encoded.
+            let rd = param(query, "rd").unwrap_or_default();
+            format!(
+                "/oauth2/sign_out?rd={}",
+                url::form_urlencoded::byte_serialize(rd.as_bytes()).collect::<String>()
+            )
+        };
+        let extra = format!(
+            "<p><a class=\"button\" id=\"sign-out\" href=\"{}\">Sign out</a></p>",
+            response::escape_html(&href)
+        );
+        return response::page(
+            StatusCode::OK,
+            "octogate-signout-confirm",
+            "Sign out?",
+            "Another site asked to sign you out of this one. Nothing has changed yet.",
+            &extra,
+        );
+    }
     let name = &rt.cfg.session.cookie_name;
     let mut hint = None;
     let mut who = None;

@@ -419,7 +419,18 @@ def check_traefik(path: Path, d: dict) -> None:
         missing = set(IDENTITY_HEADERS) - set(f.get("authResponseHeaders") or [])
         if missing:
             errs.append(f"forwardAuth: authResponseHeaders lacks {sorted(missing)}")
-    for rname, r in (get(d, "http.routers", {}) or {}).items():
+        req = f.get("authRequestHeaders")
+        if not req or "Cookie" not in req:
+            errs.append("forwardAuth: authRequestHeaders must list the headers octogate needs (Cookie) and nothing a client could forge")
+        elif any(h.lower().startswith(("x-original", "x-forwarded", "forwarded")) for h in req):
+            errs.append(f"forwardAuth: authRequestHeaders passes client forwarding headers: {req}")
+    routers = get(d, "http.routers", {}) or {}
+    # Every backend spelling October routes must pass forward-auth, /index.php/backend too.
+    guarded = [r.get("rule", "") for r in routers.values()
+               if any(m in mws and "forwardAuth" in (mws[m] or {}) for m in r.get("middlewares", []) or [])]
+    if not any("backend" in g and ".php" in g for g in guarded):
+        errs.append("no forward-auth router for the /index.php/backend spelling")
+    for rname, r in routers.items():
         for m in r.get("middlewares", []) or []:
             if m not in mws:
                 errs.append(f"router {rname}: middleware {m!r} not defined")
