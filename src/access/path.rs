@@ -1,4 +1,5 @@
 //! Request path normalisation: one canonical form that both the access rules and the upstream see.
+use std::borrow::Cow;
 use std::fmt::Write as _;
 
 /// Longest request path accepted.
@@ -84,7 +85,41 @@ fn is_control(b: u8) -> bool {
 /// remaining escapes with uppercase hex, collapses repeated slashes and resolves `.` and `..`
 /// segments (RFC 3986 §5.2.4; `..` never climbs above the root). A trailing slash is kept. The
 /// result is what the upstream receives.
-pub fn normalize(raw_path: &str) -> Result<String, PathError> {
+pub fn normalize(raw_path: &str) -> Result<Cow<'_, str>, PathError> {
+    if already_normal(raw_path.as_bytes()) {
+        return Ok(Cow::Borrowed(raw_path));
+    }
+    normalize_owned(raw_path).map(Cow::Owned)
+}
+
+/// Whether [`normalize`] would return `raw` unchanged (the common case, answered without
+/// allocating): starts with `/`, within [`MAX_PATH_LEN`], only visible ASCII other than `%`, `\`,
+/// `#`, `?` (so pass 1 copies it as is), no empty segment but a trailing one, and no `.`/`..`
+/// segment, also not with parameters (so pass 2 keeps every segment).
+fn already_normal(raw: &[u8]) -> bool {
+    let Some(rest) = raw.strip_prefix(b"/") else {
+        return false;
+    };
+    if raw.len() > MAX_PATH_LEN
+        || !raw
+            .iter()
+            .all(|b| b.is_ascii_graphic() && !matches!(b, b'%' | b'\\' | b'#' | b'?'))
+    {
+        return false;
+    }
+    let mut segments = rest.split(|b| *b == b'/').peekable();
+    while let Some(seg) = segments.next() {
+        let last = segments.peek().is_none();
+        let head = seg.split(|b| *b == b';').next().unwrap_or_default();
+        if (seg.is_empty() && !last) || head == b"." || head == b".." {
+            return false;
+        }
+    }
+    true
+}
+
+/// [`normalize`] for paths that change (or are refused).
+fn normalize_owned(raw_path: &str) -> Result<String, PathError> {
     let bytes = raw_path.as_bytes();
     if bytes.len() > MAX_PATH_LEN {
         return Err(PathError::TooLong);
@@ -244,7 +279,50 @@ mod tests {
             "/~user/%7E",
         ] {
             let once = normalize(raw).expect("valid");
-            assert_eq!(normalize(&once).as_deref(), Ok(once.as_str()), "{raw:?}");
+            assert_eq!(normalize(&once).as_deref(), Ok(&*once), "{raw:?}");
+        }
+    }
+
+    #[test]
+    fn fast_path_only_for_paths_the_full_algorithm_keeps() {
+        // Every path of up to 5 pieces from an alphabet of the tricky parts: whenever the
+        // allocation-free check says "already normal", the full algorithm returns it unchanged;
+        // and the check is not vacuous.
+        const PIECES: &[&str] = &[
+            "/", ".", "..", ";", "a", "%2e", "%41", "\\", "?", " ", "\u{e9}", "~",
+        ];
+        let mut fast = 0;
+        let mut path = String::new();
+        fn walk(path: &mut String, depth: usize, fast: &mut usize) {
+            let p = format!("/{path}");
+            if already_normal(p.as_bytes()) {
+                assert_eq!(normalize_owned(&p).as_deref(), Ok(p.as_str()), "{p:?}");
+                *fast += 1;
+            }
+            if depth == 5 {
+                return;
+            }
+            for piece in PIECES {
+                let len = path.len();
+                path.push_str(piece);
+                walk(path, depth + 1, fast);
+                path.truncate(len);
+            }
+        }
+        walk(&mut path, 0, &mut fast);
+        assert!(fast > 1_000, "{fast}");
+        for p in [
+            "/",
+            "/backend",
+            "/backend/",
+            "/a;b/c",
+            "/~x/y.css",
+            "/a/.b/..c",
+        ] {
+            assert!(matches!(normalize(p), Ok(Cow::Borrowed(_))), "{p}");
+        }
+        for p in ["//", "/a//b", "/./a", "/a/..", "/a/.;x", "/%41"] {
+            assert!(!already_normal(p.as_bytes()), "{p}");
         }
     }
 

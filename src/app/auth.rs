@@ -237,20 +237,23 @@ pub(crate) async fn authenticate(
     headers: &HeaderMap,
     ctx: &Ctx,
     navigation: bool,
-    path_and_query: &str,
+    target: &crate::proxy::Target<'_>,
 ) -> Outcome {
-    let unauthenticated = |ctx: &Ctx, navigation: bool, pq: &str, clear: Vec<HeaderValue>| {
-        unauthenticated(ctx, headers, navigation, pq, clear)
+    let unauthenticated = |ctx: &Ctx,
+                           navigation: bool,
+                           target: &crate::proxy::Target<'_>,
+                           clear: Vec<HeaderValue>| {
+        unauthenticated(ctx, headers, navigation, &target.path_and_query(), clear)
     };
     let rt = &ctx.rt;
     let (mut data, chunks) = match load(headers, ctx) {
         Loaded::Session { data, chunks } => (data, chunks),
-        Loaded::None => return unauthenticated(ctx, navigation, path_and_query, Vec::new()),
+        Loaded::None => return unauthenticated(ctx, navigation, target, Vec::new()),
         Loaded::Invalid { reason, chunks } => {
             tracing::info!(request_id = %ctx.request_id, reason, "session cookie rejected; treated as no session");
             app.audit()
                 .log(Event::SessionRejected, &ctx.audit_ctx(None, None), reason);
-            return unauthenticated(ctx, navigation, path_and_query, clear_session(ctx, chunks));
+            return unauthenticated(ctx, navigation, target, clear_session(ctx, chunks));
         }
     };
     let mut dirty = false;
@@ -264,7 +267,7 @@ pub(crate) async fn authenticate(
                 &ctx.audit_ctx(Some(&data.identity.sub), data.identity.email.as_deref()),
                 &reason,
             );
-            return unauthenticated(ctx, navigation, path_and_query, clear_session(ctx, chunks));
+            return unauthenticated(ctx, navigation, target, clear_session(ctx, chunks));
         }
         // Boxed: a refresh is rare and its IdP call's state is large; inline, it would sit in
         // every connection's request future.
@@ -288,12 +291,7 @@ pub(crate) async fn authenticate(
                     &ctx.audit_ctx(Some(&data.identity.sub), data.identity.email.as_deref()),
                     &reason,
                 );
-                return unauthenticated(
-                    ctx,
-                    navigation,
-                    path_and_query,
-                    clear_session(ctx, chunks),
-                );
+                return unauthenticated(ctx, navigation, target, clear_session(ctx, chunks));
             }
             RefreshResult::Unavailable(reason) => {
                 app.metrics().refresh(false, "unavailable");

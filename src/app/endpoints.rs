@@ -545,7 +545,12 @@ async fn forward_auth(app: &App, headers: &HeaderMap, ctx: &Ctx) -> Response<Bod
     {
         return response::text(StatusCode::ACCEPTED, "");
     }
-    match auth::authenticate(app, headers, ctx, false, &original_path).await {
+    let target = crate::proxy::Target {
+        path: &original_path,
+        query: None,
+        as_received: false,
+    };
+    match auth::authenticate(app, headers, ctx, false, &target).await {
         Outcome::Allowed {
             identity_headers,
             set_cookies,

@@ -273,8 +273,9 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
 pub struct ClientFacts {
     /// The client IP: the peer, or from `X-Forwarded-For` of a trusted proxy.
     pub client_ip: std::net::IpAddr,
-    /// The `X-Forwarded-For` value to send upstream (the trusted chain plus the peer).
-    pub forwarded_for: String,
+    /// The `X-Forwarded-For` value to send upstream: the trusted chain plus the peer, or `None`
+    /// when it is the peer alone (the caller has that value ready per connection).
+    pub forwarded_for: Option<String>,
     /// `http` or `https` as the browser used.
     pub proto: &'static str,
 }
@@ -288,11 +289,10 @@ pub fn client_facts(
     is_trusted: impl Fn(std::net::IpAddr) -> bool,
     tls: bool,
 ) -> ClientFacts {
-    let peer_s = peer.to_string();
     if !is_trusted(peer) {
         return ClientFacts {
             client_ip: peer,
-            forwarded_for: peer_s,
+            forwarded_for: None,
             proto: if tls { "https" } else { "http" },
         };
     }
@@ -317,11 +317,7 @@ pub fn client_facts(
             Err(_) => break,
         }
     }
-    let mut forwarded_for = prior.join(", ");
-    if !forwarded_for.is_empty() {
-        forwarded_for.push_str(", ");
-    }
-    forwarded_for.push_str(&peer_s);
+    let forwarded_for = (!prior.is_empty()).then(|| format!("{}, {peer}", prior.join(", ")));
     let proto = match headers
         .get("x-forwarded-proto")
         .and_then(|v| v.to_str().ok())
@@ -517,11 +513,19 @@ mod tests {
         ]);
         let peer: std::net::IpAddr = "10.0.0.2".parse().unwrap();
         let f = client_facts(&h, peer, |_| false, false);
-        assert_eq!(f.forwarded_for, "10.0.0.2");
+        assert_eq!(f.forwarded_for, None, "the peer alone");
         assert_eq!(f.proto, "http");
         let trusted = |ip: std::net::IpAddr| ip.to_string().starts_with("10.");
         let f = client_facts(&h, peer, trusted, false);
-        assert_eq!(f.forwarded_for, "9.9.9.9, 10.0.0.1, 10.0.0.2");
+        assert_eq!(
+            f.forwarded_for.as_deref(),
+            Some("9.9.9.9, 10.0.0.1, 10.0.0.2")
+        );
+        let none = HeaderMap::new();
+        assert_eq!(
+            client_facts(&none, peer, trusted, false).forwarded_for,
+            None
+        );
         assert_eq!(f.client_ip.to_string(), "9.9.9.9");
         // A spoofed left-most entry behind an untrusted hop is not believed.
         let h = map(&[("x-forwarded-for", "6.6.6.6, 8.8.8.8, 10.0.0.1")]);

@@ -75,6 +75,28 @@ pub struct Forwarding {
     pub tunnel_permit: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 
+/// Where a request goes upstream: the normalised path octogate judged and the query as sent.
+#[derive(Debug, Clone, Copy)]
+pub struct Target<'a> {
+    /// The normalised path.
+    pub path: &'a str,
+    /// The query, without `?`, exactly as the client sent it.
+    pub query: Option<&'a str>,
+    /// `path` and `query` are the request's own, unchanged: its target can be forwarded as it
+    /// is (when it is in origin form and the upstream URL has no path prefix).
+    pub as_received: bool,
+}
+
+impl Target<'_> {
+    /// `path?query` (the sign-in redirect's `rd`).
+    pub fn path_and_query(&self) -> String {
+        match self.query {
+            Some(q) => format!("{}?{q}", self.path),
+            None => self.path.to_owned(),
+        }
+    }
+}
+
 /// The upstream site.
 #[derive(Debug, Clone)]
 pub struct Upstream {
@@ -168,11 +190,11 @@ impl Upstream {
     pub async fn forward(
         &self,
         req: Request<Incoming>,
-        path_and_query: &str,
+        target: &Target<'_>,
         fwd: Forwarding,
     ) -> Result<(Response<Body>, Duration), ProxyError> {
         // Preparing is synchronous, so none of its state is carried across the wait below.
-        let (out, upgrade) = self.prepare(req, path_and_query, fwd)?;
+        let (out, upgrade) = self.prepare(req, target, fwd)?;
         match upgrade {
             None => self.exchange(out).await,
             // Boxed: upgrades are rare, and their state would otherwise be carried by every
@@ -186,7 +208,7 @@ impl Upstream {
     fn prepare(
         &self,
         mut req: Request<Incoming>,
-        path_and_query: &str,
+        target: &Target<'_>,
         fwd: Forwarding,
     ) -> Result<(Request<Body>, Option<PendingUpgrade>), ProxyError> {
         let upgrade = headers::upgrade_request(req.headers());
@@ -194,14 +216,25 @@ impl Upstream {
         headers::strip_own_cookies(req.headers_mut(), &self.own_cookie);
         let client_upgrade = upgrade.as_ref().map(|_| hyper::upgrade::on(&mut req));
 
-        let mut pq = String::with_capacity(self.prefix.len() + path_and_query.len());
-        pq.push_str(&self.prefix);
-        pq.push_str(path_and_query);
-        // Origin-form: the connection already goes to the upstream; `Host` is set below.
-        let uri = Uri::try_from(pq).map_err(|e| ProxyError::BadRequest(e.to_string()))?;
-
+        // Origin-form under the upstream's prefix: the connection already goes to the upstream;
+        // `Host` is set below. The request's own target is kept when it is exactly that already
+        // (origin form, normalised, no prefix to add): the common case, without a copy.
         let (mut parts, body) = req.into_parts();
-        parts.uri = uri;
+        let keep = target.as_received
+            && self.prefix.is_empty()
+            && parts.uri.scheme().is_none()
+            && parts.uri.authority().is_none();
+        if !keep {
+            let query = target.query.map_or(0, |q| q.len() + 1);
+            let mut pq = String::with_capacity(self.prefix.len() + target.path.len() + query);
+            pq.push_str(&self.prefix);
+            pq.push_str(target.path);
+            if let Some(q) = target.query {
+                pq.push('?');
+                pq.push_str(q);
+            }
+            parts.uri = Uri::try_from(pq).map_err(|e| ProxyError::BadRequest(e.to_string()))?;
+        }
         // The upstream always speaks HTTP/1.1 with us, whatever the client used.
         parts.version = http::Version::HTTP_11;
         let h = &mut parts.headers;

@@ -281,7 +281,7 @@ impl Conn {
         };
         let h2 = alpn_h2 || head.starts_with(b"PRI * HTTP/2.0\r\n");
         let io = TokioIo::new(Prefixed::new(head, stream));
-        let info = Arc::new(ConnInfo { peer, tls });
+        let info = Arc::new(ConnInfo::new(peer, tls));
         let svc = service_fn(move |req: hyper::Request<Incoming>| {
             let app = app.clone();
             let info = info.clone();
