@@ -136,14 +136,7 @@ class BackendMiddleware
      */
     protected function loadConfig(): ShimConfig
     {
-        $env = [];
-        foreach (array_keys(ShimConfig::ENV) as $var) {
-            $value = function_exists('env') ? env($var) : getenv($var);
-            if (is_string($value)) {
-                $env[$var] = $value;
-            }
-        }
-        return ShimConfig::load(Settings::instance()->shimSettings(), $env);
+        return ShimConfig::load(Settings::instance()->shimSettings(), ShimConfig::environment());
     }
 
     protected function directory(): UserDirectory

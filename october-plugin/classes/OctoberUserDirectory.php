@@ -98,7 +98,10 @@ final class OctoberUserDirectory implements UserDirectory
     }
 
     /**
-     * Set the synced attributes. Never the password.
+     * Set the synced attributes. Never the password. The user's own
+     * permission overrides are cleared: October merges them over the role's,
+     * so a grant made by hand (or left on an account linked by email) would
+     * outlive the role Okta's groups give.
      */
     private static function apply(User $user, UserAttributes $attributes): void
     {
@@ -112,6 +115,7 @@ final class OctoberUserDirectory implements UserDirectory
             $user->last_name = $attributes->lastName;
         }
         $user->role_id = $attributes->roleId;
+        $user->permissions = [];
         $user->is_superuser = $attributes->superuser;
         $user->is_activated = true;
         $user->is_password_expired = false;

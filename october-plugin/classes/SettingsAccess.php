@@ -4,6 +4,7 @@ declare(strict_types=1);
 
 namespace Octogate\Sso\Classes;
 
+use Octogate\Sso\Classes\Core\ShimConfig;
 use RuntimeException;
 
 /**
@@ -47,7 +48,6 @@ final class SettingsAccess
      */
     public static function keysFromEnv(): bool
     {
-        $value = function_exists('env') ? env('OCTOGATE_PUBLIC_KEYS') : getenv('OCTOGATE_PUBLIC_KEYS');
-        return is_string($value);
+        return ShimConfig::envValue('OCTOGATE_PUBLIC_KEYS') !== null;
     }
 }

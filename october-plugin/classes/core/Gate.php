@@ -74,6 +74,16 @@ final class Gate
         if (!$hasAssertion && $this->config->breakGlass
             && $this->config->breakGlassAddresses->contains($request->clientIp)
             && !$this->config->trustedProxies->contains($request->clientIp)) {
+            // Break-glass is the emergency admin's password sign-in, nothing more:
+            // October's password reset and setup would hand any account (SSO ones
+            // included) a password that outlives its Okta access, and an SSO
+            // account's session must not continue without an assertion.
+            if ($authController && in_array($action, ['restore', 'reset', 'setup'], true)) {
+                return GateDecision::deny('break_glass_limited', $loggedIn, 'Password reset and setup stay closed during break-glass.');
+            }
+            if ($loggedIn && $this->provisioner->isSsoUser((int) $state->loggedInUserId)) {
+                return GateDecision::deny('break_glass_sso_user', $loggedIn, 'An account that signs in through octogate cannot use break-glass.');
+            }
             return GateDecision::pass('break_glass');
         }
         if ($authController && $action === 'signout') {

@@ -46,6 +46,15 @@ final class IdentityProvisioner
     }
 
     /**
+     * Whether the user is linked to an Okta subject (signs in through
+     * octogate). Break-glass is for local emergency accounts only.
+     */
+    public function isSsoUser(int $userId): bool
+    {
+        return $this->directory->isLinked($userId);
+    }
+
+    /**
      * @return int the backend user id
      * @throws ProvisioningException
      */

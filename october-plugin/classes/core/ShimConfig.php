@@ -100,6 +100,45 @@ final class ShimConfig
     }
 
     /**
+     * The OCTOGATE_* variables that are set, as raw strings: the process
+     * environment (getenv) first, then $_ENV and $_SERVER (where a .env
+     * loader puts them). Deliberately not Laravel's env(): it turns "false",
+     * "true", "null" and "empty" into other types (so OCTOGATE_BREAK_GLASS=false
+     * would be ignored), and after `php artisan config:cache` it no longer sees
+     * .env at all.
+     *
+     * @return array<string, string>
+     */
+    public static function environment(): array
+    {
+        $env = [];
+        foreach (array_keys(self::ENV) as $var) {
+            $value = self::envValue($var);
+            if ($value !== null) {
+                $env[$var] = $value;
+            }
+        }
+        return $env;
+    }
+
+    /**
+     * One environment variable as its raw string, or null when unset.
+     */
+    public static function envValue(string $var): ?string
+    {
+        $value = getenv($var);
+        if (is_string($value)) {
+            return $value;
+        }
+        foreach ([$_ENV, $_SERVER] as $source) {
+            if (isset($source[$var]) && is_string($source[$var])) {
+                return $source[$var];
+            }
+        }
+        return null;
+    }
+
+    /**
      * Whether the configuration can verify anything at all.
      */
     public function isComplete(): bool

@@ -12,6 +12,7 @@ use Octogate\Sso\Classes\Core\IdentityProvisioner;
 use Octogate\Sso\Classes\Core\InMemoryUserDirectory;
 use Octogate\Sso\Classes\Core\SessionState;
 use Octogate\Sso\Classes\Core\ShimConfig;
+use Octogate\Sso\Classes\Core\UserAttributes;
 use Octogate\Sso\Tests\Support\TokenFactory;
 use PHPUnit\Framework\TestCase;
 
@@ -419,6 +420,30 @@ final class GateTest extends TestCase
         $this->assertSame('break_glass', $this->decide('GET', '/backend/backend/auth/signin', null, null, $settings, '192.0.2.10')->reason);
         $this->assertSame('break_glass', $this->decide('POST', '/backend/backend/auth/signin', null, null, $settings, '198.51.100.77')->reason);
         $this->assertSame(GateDecision::PASS, $this->decide('GET', '/backend/backend/auth/signout', null, null, $settings, '192.0.2.10')->action);
+    }
+
+    public function testBreakGlassIsOnlyTheEmergencyAdminsPasswordSignIn(): void
+    {
+        $settings = ['break_glass' => '1', 'break_glass_addresses' => '192.0.2.10'];
+        foreach (['restore', 'reset', 'setup', 'Reset'] as $action) {
+            foreach (['GET', 'POST'] as $method) {
+                $d = $this->decide($method, "/backend/backend/auth/$action", null, null, $settings, '192.0.2.10');
+                $this->assertSame(GateDecision::DENY, $d->action, "$method $action");
+                $this->assertSame('break_glass_limited', $d->reason);
+            }
+        }
+        // A session of an account linked to an Okta subject does not continue without an assertion.
+        $id = $this->dir->create('ada', new UserAttributes('ada@example.com', 'Ada', null, 1, false), 'x');
+        $this->dir->link('okta-sub-ada', $id);
+        $sso = new SessionState($id, 'sid-one', 'okta-sub-ada', $id, 'f');
+        $d = $this->decide('GET', '/backend/cms', null, $sso, $settings, '192.0.2.10');
+        $this->assertSame(GateDecision::DENY, $d->action);
+        $this->assertSame('break_glass_sso_user', $d->reason);
+        $this->assertTrue($d->logoutFirst);
+        // The local emergency account's session does.
+        $local = $this->dir->create('emergency', new UserAttributes('root@example.com', 'Root', null, 1, true), 'x');
+        $d = $this->decide('GET', '/backend/cms', null, new SessionState($local, null, null, null, null), $settings, '192.0.2.10');
+        $this->assertSame('break_glass', $d->reason);
     }
 
     public function testBreakGlassDeniesOtherAddressesAndWhenDisabled(): void

@@ -358,7 +358,7 @@ final class OctoberAdapterTest extends TestCase
         $links = new ArraySubLinkStore();
         $provisioner = new IdentityProvisioner(new OctoberUserDirectory($links));
         User::seed(['login' => 'gone', 'email' => 'gone@example.com', 'deleted_at' => '2025-01-01 00:00:00', 'password' => 'h']);
-        $existing = User::seed(['login' => 'Ada', 'email' => 'Ada@Example.com', 'password' => 'keep-me', 'is_activated' => false]);
+        $existing = User::seed(['login' => 'Ada', 'email' => 'Ada@Example.com', 'password' => 'keep-me', 'is_activated' => false, 'permissions' => ['backend.manage_users' => 1]]);
         try {
             $provisioner->provision(Identity::fromClaims(['email' => 'gone@example.com', 'sub' => 'g'] + TokenFactory::claims()));
             $this->fail('trashed user must be refused');
@@ -370,6 +370,7 @@ final class OctoberAdapterTest extends TestCase
         $this->assertSame($existing, $links->links['okta-sub-ada']);
         $row = User::$tables[User::class][$existing];
         $this->assertSame('keep-me', $row['password']);
+        $this->assertSame([], $row['permissions'], 'per-user grants would outlive the role');
         $this->assertTrue($row['is_activated']);
         $this->assertFalse($row['is_superuser']);
         $this->assertSame(0, User::$passwordWrites);

@@ -31,6 +31,36 @@ final class ShimConfigTest extends TestCase
         $this->assertTrue($c->isComplete());
     }
 
+    public function testEnvironmentIsReadAsRawStringsSoFalseOverridesAStoredTrue(): void
+    {
+        // Laravel's env() would hand back bool false for "false" (and the shim used to skip
+        // non-strings), leaving a break-glass switched on in the backend settings on.
+        putenv('OCTOGATE_BREAK_GLASS=false');
+        $_SERVER['OCTOGATE_ISSUER'] = 'https://from-dotenv.example.com';
+        try {
+            $env = ShimConfig::environment();
+            $this->assertSame('false', $env['OCTOGATE_BREAK_GLASS']);
+            $this->assertSame('https://from-dotenv.example.com', $env['OCTOGATE_ISSUER']);
+            $this->assertArrayNotHasKey('OCTOGATE_AUDIENCE', $env);
+            $c = ShimConfig::load([
+                'public_keys' => self::key(1),
+                'issuer' => 'https://a.example.com',
+                'audience' => 'a',
+                'trusted_proxies' => '10.0.0.1',
+                'break_glass' => true,
+                'break_glass_addresses' => '192.0.2.10',
+            ], $env);
+            $this->assertFalse($c->breakGlass);
+            $this->assertSame('https://from-dotenv.example.com', $c->issuer);
+            $this->assertSame('a', $c->audience);
+            putenv('OCTOGATE_BREAK_GLASS=true');
+            $this->assertTrue(ShimConfig::load(['trusted_proxies' => '10.0.0.1'], ShimConfig::environment())->breakGlass);
+        } finally {
+            putenv('OCTOGATE_BREAK_GLASS');
+            unset($_SERVER['OCTOGATE_ISSUER']);
+        }
+    }
+
     public function testEnvironmentOverridesEverySetting(): void
     {
         $c = ShimConfig::load([
