@@ -318,16 +318,27 @@ impl App {
             from_trusted_proxy: ctx.peer_trusted,
             tunnel_permit,
         };
-        match ctx.rt.upstream.forward(req, &target, fwd).await {
+        let prepared = ctx.rt.upstream.prepare(req, &target, fwd);
+        // Nothing borrowed from the client's request is kept while the upstream answers: its
+        // target and headers are slices of the connection's read buffer, which would stay
+        // allocated beside the buffer hyper reads the next request into (~8 KiB a request).
+        let logged_path = log_path();
+        drop(path);
+        drop(uri);
+        let sent = match prepared {
+            Ok(p) => ctx.rt.upstream.send(p).await,
+            Err(e) => Err(e),
+        };
+        match sent {
             Ok((mut resp, t)) => {
                 for c in set_cookies {
                     resp.headers_mut().append(http::header::SET_COOKIE, c);
                 }
-                (log_path(), outcome, Some(t), resp)
+                (logged_path, outcome, Some(t), resp)
             }
             Err(e) => {
                 tracing::warn!(request_id = %ctx.request_id, reason = %e, "upstream error ({})", e.code());
-                (log_path(), "upstream_error", None, e.response())
+                (logged_path, "upstream_error", None, e.response())
             }
         }
     }

@@ -97,6 +97,12 @@ impl Target<'_> {
     }
 }
 
+/// An upstream request ready to send ([`Upstream::prepare`], [`Upstream::send`]).
+pub struct Prepared {
+    out: Request<Body>,
+    upgrade: Option<PendingUpgrade>,
+}
+
 /// The upstream site.
 #[derive(Debug, Clone)]
 pub struct Upstream {
@@ -185,16 +191,10 @@ impl Upstream {
         })
     }
 
-    /// Forwards `req` (whose headers were already cleaned) to `path_and_query` upstream.
-    /// Returns the response and the time the upstream took to answer with headers.
-    pub async fn forward(
-        &self,
-        req: Request<Incoming>,
-        target: &Target<'_>,
-        fwd: Forwarding,
-    ) -> Result<(Response<Body>, Duration), ProxyError> {
-        // Preparing is synchronous, so none of its state is carried across the wait below.
-        let (out, upgrade) = self.prepare(req, target, fwd)?;
+    /// Sends a request built by [`Upstream::prepare`]. Returns the response and the time the
+    /// upstream took to answer with headers.
+    pub async fn send(&self, prepared: Prepared) -> Result<(Response<Body>, Duration), ProxyError> {
+        let Prepared { out, upgrade } = prepared;
         match upgrade {
             None => self.exchange(out).await,
             // Boxed: upgrades are rare, and their state would otherwise be carried by every
@@ -203,14 +203,18 @@ impl Upstream {
         }
     }
 
-    /// Builds the upstream request: hop-by-hop headers and octogate's cookies removed, the
-    /// forwarding and identity headers set, origin-form target under the upstream's prefix.
-    fn prepare(
+    /// Builds the upstream request for `req` (whose identity headers were already cleaned):
+    /// hop-by-hop headers and octogate's cookies removed, the forwarding and identity headers
+    /// set, origin-form target under the upstream's prefix. Synchronous and separate from
+    /// [`Upstream::send`] so that the caller can let go of everything borrowed from the client's
+    /// request (its target and header values are slices of the connection's read buffer, which
+    /// would otherwise stay allocated while the upstream answers).
+    pub fn prepare(
         &self,
         mut req: Request<Incoming>,
         target: &Target<'_>,
         fwd: Forwarding,
-    ) -> Result<(Request<Body>, Option<PendingUpgrade>), ProxyError> {
+    ) -> Result<Prepared, ProxyError> {
         let upgrade = headers::upgrade_request(req.headers());
         headers::strip_hop_by_hop(req.headers_mut());
         headers::strip_own_cookies(req.headers_mut(), &self.own_cookie);
@@ -273,7 +277,10 @@ impl Upstream {
             client,
             permit: fwd.tunnel_permit,
         });
-        Ok((Request::from_parts(parts, body), pending))
+        Ok(Prepared {
+            out: Request::from_parts(parts, body),
+            upgrade: pending,
+        })
     }
 
     /// Waits at most `upstream.timeout` for `send`; its result and how long the upstream took.
