@@ -7,6 +7,7 @@ namespace Octogate\Sso\Classes;
 use Backend\Models\User;
 use Backend\Models\UserRole;
 use Octogate\Sso\Classes\Core\EmailAddress;
+use Octogate\Sso\Classes\Core\ProvisioningException;
 use Octogate\Sso\Classes\Core\UserAttributes;
 use Octogate\Sso\Classes\Core\UserDirectory;
 use Octogate\Sso\Classes\Core\UserRecord;
@@ -43,16 +44,28 @@ final class OctoberUserDirectory implements UserDirectory
      * The database only supplies candidates: under a MySQL *_ci or
      * accent-insensitive collation "victim@exämple.com" = "victim@example.com".
      * The match itself is decided here, exactly after ASCII lower-casing.
+     * Candidates are asked for under both lower-casings a database may use
+     * for LOWER() (Unicode in MySQL; ASCII only in SQLite and PostgreSQL's C
+     * collation), so "ÉLODIE@…" is found for "Élodie@…" everywhere. Two
+     * matching users are a conflict, never a pick.
+     *
+     * @throws ProvisioningException email_conflict
      */
     public function findByEmail(string $email): ?UserRecord
     {
-        $candidates = User::withTrashed()->whereRaw('LOWER(email) = ?', [mb_strtolower($email)])->get();
-        foreach ($candidates as $user) {
-            if (EmailAddress::same((string) $user->email, $email)) {
-                return self::record($user);
+        $matches = [];
+        foreach (array_unique([mb_strtolower($email), EmailAddress::normalise($email)]) as $key) {
+            foreach (User::withTrashed()->whereRaw('LOWER(email) = ?', [$key])->get() as $user) {
+                if (EmailAddress::same((string) $user->email, $email)) {
+                    $matches[(int) $user->id] = $user;
+                }
             }
         }
-        return null;
+        if (count($matches) > 1) {
+            throw new ProvisioningException(ProvisioningException::EMAIL_CONFLICT, 'More than one backend user has this email address.');
+        }
+        $user = reset($matches);
+        return $user === false ? null : self::record($user);
     }
 
     public function loginExists(string $login): bool

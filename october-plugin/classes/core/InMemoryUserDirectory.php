@@ -62,12 +62,16 @@ final class InMemoryUserDirectory implements UserDirectory
 
     public function findByEmail(string $email): ?UserRecord
     {
+        $found = null;
         foreach ($this->users as $row) {
             if ($row['email'] !== null && EmailAddress::same((string) $row['email'], $email)) {
-                return $this->record($row);
+                if ($found !== null) {
+                    throw new ProvisioningException(ProvisioningException::EMAIL_CONFLICT, 'More than one backend user has this email address.');
+                }
+                $found = $this->record($row);
             }
         }
-        return null;
+        return $found;
     }
 
     public function loginExists(string $login): bool

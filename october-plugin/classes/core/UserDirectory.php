@@ -18,7 +18,10 @@ interface UserDirectory
     public function findBySub(string $sub): ?UserRecord;
 
     /**
-     * The user with this email (case-insensitive), including trashed users.
+     * The user with this email (ASCII case-insensitive, see EmailAddress),
+     * including trashed users.
+     *
+     * @throws ProvisioningException email_conflict when more than one user has it
      */
     public function findByEmail(string $email): ?UserRecord;
 

@@ -137,6 +137,14 @@ namespace October\Rain\Database {
         public static $accentInsensitive = false;
 
         /**
+         * Simulate SQLite's LOWER() (and PostgreSQL's under the C collation),
+         * which lower-cases ASCII letters only.
+         *
+         * @var bool
+         */
+        public static $asciiLower = false;
+
+        /**
          * Whether two column values are equal under the simulated collation.
          *
          * @param mixed $a
@@ -192,7 +200,13 @@ namespace October\Rain\Database {
             $column = $m[1];
             $value = $bindings[0];
             $this->filters[] = static function (array $row) use ($column, $value): bool {
-                return isset($row[$column]) && self::equal(mb_strtolower((string) $row[$column]), $value);
+                if (!isset($row[$column])) {
+                    return false;
+                }
+                $lower = self::$asciiLower
+                    ? strtr((string) $row[$column], 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz')
+                    : mb_strtolower((string) $row[$column]);
+                return self::equal($lower, $value);
             };
             return $this;
         }
@@ -798,6 +812,7 @@ namespace {
             \October\Rain\Database\Model::$tables = [];
             \October\Rain\Database\Model::$nextIds = [];
             \October\Rain\Database\StubQuery::$accentInsensitive = false;
+            \October\Rain\Database\StubQuery::$asciiLower = false;
             Db::$tables = [];
             Db::$driver = 'sqlite';
             Db::$statements = [];

@@ -399,6 +399,28 @@ final class OctoberAdapterTest extends TestCase
         $this->assertNull($dir->findByEmail('victim@EXÄMPLE.com'), 'non-ASCII must match byte for byte');
     }
 
+    /**
+     * SQLite's LOWER() (and PostgreSQL's under the C collation) lower-cases
+     * ASCII only: a stored "ÉLODIE@…" must still be found for "Élodie@…"
+     * (which the shim considers the same address), and two such users are a
+     * conflict rather than the first one found.
+     */
+    public function testEmailLookupFindsNonAsciiAddressesWithAsciiOnlyLower(): void
+    {
+        StubQuery::$asciiLower = true;
+        $dir = new OctoberUserDirectory(new ArraySubLinkStore());
+        $elodie = User::seed(['login' => 'elodie', 'email' => 'ÉLODIE@corp.example', 'password' => 'h']);
+        $this->assertSame($elodie, $dir->findByEmail('Élodie@corp.example')->id);
+        $this->assertNull($dir->findByEmail('élodie@corp.example'), 'non-ASCII letters still match byte for byte');
+        User::seed(['login' => 'elodie2', 'email' => 'Élodie@Corp.example', 'password' => 'h']);
+        try {
+            $dir->findByEmail('Élodie@corp.example');
+            $this->fail('two users with the same address must be a conflict');
+        } catch (ProvisioningException $e) {
+            $this->assertSame('email_conflict', $e->reason());
+        }
+    }
+
     public function testSubLookupIsByteExactWhateverTheCollation(): void
     {
         StubQuery::$accentInsensitive = true;
