@@ -284,6 +284,12 @@ def table(path):
             v("auth throughput >= 10x mod_auth_openidc", auth["rps"] >= 10 * ap["rps"], f"{auth['rps'] / ap['rps']:.2f}x")
         elif auth is not None or ap is not None:
             v("auth throughput vs mod_auth_openidc", None, "row missing")
+        fl = by.get(("floor", c))
+        if ok(ng, fl):
+            print(f"  [c={c}] for scale, the floor (bare hyper proxy, no work): "
+                  f"{fl['rps'] / ng['rps']:.2f}x throughput, p99 {fl['p99'] / ng['p99']:.2f}x, "
+                  f"CPU {fl['cpu_per_10k'] / ng['cpu_per_10k']:.2f}x nginx"
+                  + (f"; nginx itself: {ng['rps'] / ap['rps']:.2f}x mod_auth_openidc" if ok(ap) else ""))
 
 
 def summary(line):

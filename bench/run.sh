@@ -21,8 +21,10 @@ PORT_BASE=${PORT_BASE:-$(( 20000 + RANDOM % 10000 ))}  # below the ephemeral ran
 NICE=${NICE:--10}                 # nice value of everything the bench runs (root: negative = ahead of other tenants)
 QUIET_WAIT=${QUIET_WAIT:-20}      # seconds to wait for other tenants' CPU use to calm down before each row
 QUIET_PCT=${QUIET_PCT:-15}        # "calm" = whole machine below this busy % for 2 s
-ROWS=${ROWS:-"baseline nginx og-public og-auth apache-oidc"}
+ROWS=${ROWS:-"baseline nginx floor og-public og-auth apache-oidc"}
 OCTOGATE=${OCTOGATE:-${CARGO_TARGET_DIR:-$REPO/target}/release/octogate}
+# The floor row: examples/bare_proxy.rs (hyper server + hyper client, no work at all)
+BARE_PROXY=${BARE_PROXY:-${CARGO_TARGET_DIR:-$REPO/target}/release/examples/bare_proxy}
 
 UP_PORT=$((PORT_BASE + 1))        # upstream used behind the proxies
 BASE_PORT=$((PORT_BASE + 2))      # the same upstream config, alone on PROXY_CPU (baseline row)
@@ -97,6 +99,10 @@ if [[ ! -x $OCTOGATE ]]; then
     (cd "$REPO" && cargo build --release --quiet) || die "cargo build failed"
 fi
 [[ -x $OCTOGATE ]] || die "no octogate binary at $OCTOGATE (set OCTOGATE=...)"
+if [[ " $ROWS " == *" floor "* && ! -x $BARE_PROXY ]]; then
+    log "building examples/bare_proxy (release) ..."
+    (cd "$REPO" && cargo build --release --quiet --example bare_proxy) || die "cargo build --example bare_proxy failed"
+fi
 NCPU=$(nproc)
 (( WRK_CPU < NCPU && PROXY_CPU < NCPU && UPSTREAM_CPU < NCPU )) || die "CPU numbers out of range (nproc=$NCPU)"
 for p in $UP_PORT $BASE_PORT $NGX_PORT $OG_PORT $AP_PORT; do
@@ -282,6 +288,18 @@ start_octogate() {  # LOGLEVEL ("" = unset = octogate's default, info)
     return 1
 }
 
+row_floor() {  # what hyper costs by itself: forwarding untouched, no security work
+    local c=$1 id=floor label="floor: bare hyper proxy (no work)"
+    start bare-proxy "$PROXY_CPU" "$BARE_PROXY" "127.0.0.1:$OG_PORT" "127.0.0.1:$UP_PORT"
+    local pid=$LAST_PID
+    if wait_port "$OG_PORT" "$pid" && probe "http://127.0.0.1:$OG_PORT/" "" ok; then
+        measure "$id" "$label" "$c" "$pid" "http://127.0.0.1:$OG_PORT/" "" "$UP_PORT"
+    else
+        record_fail "$id" "$label" "$c" "bare_proxy did not start"
+    fi
+    stop_pid "$pid"
+}
+
 row_og_public() {
     local c=$1 level=${2-warn} id=${3:-og-public} label=${4:-"octogate public path (LOG=warn)"}
     if start_octogate "$level" && probe "http://127.0.0.1:$OG_PORT/" "" ok; then
@@ -348,6 +366,7 @@ for c in $CONNS; do
         case $r in
             baseline) row_baseline "$c" ;;
             nginx) row_nginx "$c" ;;
+            floor) row_floor "$c" ;;
             og-public) row_og_public "$c" ;;
             og-auth) row_og_auth "$c" ;;
             apache-oidc) row_apache "$c" ;;
