@@ -342,6 +342,41 @@ fn upstream_refused_is_502_and_slow_is_504() {
 }
 
 #[test]
+fn upstream_timeout_holds_per_request_on_a_kept_alive_connection() {
+    // The response-head timeout lives with the upstream connection and is re-armed lazily: a
+    // deadline left over from an earlier request (passed while the connection sat idle) must
+    // neither cut a later request short nor let a slow one run past its own deadline.
+    let up = Upstream::start();
+    let mut spec = ConfigSpec::new(&up.url());
+    spec.upstream_extra = "timeout = \"1s\"\n".into();
+    let og = Octogate::start(&spec);
+    assert_eq!(get(og.addr, "/", "").status, 200);
+    std::thread::sleep(Duration::from_millis(1500));
+    let t = Instant::now();
+    assert_eq!(
+        get(og.addr, "/slow/600", "").status,
+        200,
+        "cut short by a stale deadline"
+    );
+    assert!(t.elapsed() >= Duration::from_millis(600));
+    assert_eq!(get(og.addr, "/slow/300", "").status, 200);
+    let t = Instant::now();
+    let r = get(og.addr, "/slow/3000", "");
+    assert_eq!(r.status, 504);
+    let took = t.elapsed();
+    assert!(
+        took >= Duration::from_millis(950) && took < Duration::from_millis(2500),
+        "504 after {took:?}, the timeout is 1 s"
+    );
+    assert_eq!(get(og.addr, "/", "").status, 200);
+    assert_eq!(
+        up.connections(),
+        2,
+        "the first four requests share one kept-alive connection; the timed-out one is closed"
+    );
+}
+
+#[test]
 fn upstream_connections_are_kept_alive_and_reused() {
     let up = Upstream::start();
     let og = Octogate::start(&ConfigSpec::new(&up.url()));
