@@ -247,30 +247,35 @@ probe() {
 }
 
 # ---------------------------------------------------------------- rows
-row_baseline() {  # the upstream config itself, alone on the proxy core
-    local c=$1
-    NAME=baseline PORT=$BASE_PORT $TOOL render "$HERE/conf/nginx-upstream.conf" "$RUN/baseline.conf"
-    start baseline "$PROXY_CPU" nginx -c "$RUN/baseline.conf" -p "$RUN"
+# simple_row ID LABEL CONNS NAME PORT UPSTREAM_PORT CMD...: start CMD on the proxy core, check it
+# answers, measure it, stop it
+simple_row() {
+    local id=$1 label=$2 c=$3 name=$4 port=$5 up=$6; shift 6
+    start "$name" "$PROXY_CPU" "$@"
     local pid=$LAST_PID
-    if wait_port "$BASE_PORT" "$pid" && probe "http://127.0.0.1:$BASE_PORT/" "" ok; then
-        measure baseline "upstream direct (nginx static)" "$c" "$pid" "http://127.0.0.1:$BASE_PORT/" "" "$BASE_PORT"
+    if wait_port "$port" "$pid" && probe "http://127.0.0.1:$port/" "" ok; then
+        measure "$id" "$label" "$c" "$pid" "http://127.0.0.1:$port/" "" "$up"
     else
-        record_fail baseline "upstream direct (nginx static)" "$c" "did not start"
+        record_fail "$id" "$label" "$c" "$name did not start"
     fi
     stop_pid "$pid"
+}
+
+row_baseline() {  # the upstream config itself, alone on the proxy core
+    NAME=baseline PORT=$BASE_PORT $TOOL render "$HERE/conf/nginx-upstream.conf" "$RUN/baseline.conf"
+    simple_row baseline "upstream direct (nginx static)" "$1" baseline "$BASE_PORT" "$BASE_PORT" \
+        nginx -c "$RUN/baseline.conf" -p "$RUN"
 }
 
 row_nginx() {  # ACCESS_LOG=off (default) or a file
     local c=$1 id=${2:-nginx} label=${3:-"nginx proxy_pass (access_log off)"}
     NAME=nginx-proxy PORT=$NGX_PORT ACCESS_LOG=${ACCESS_LOG:-off} $TOOL render "$HERE/conf/nginx-proxy.conf" "$RUN/nginx-proxy.conf"
-    start nginx-proxy "$PROXY_CPU" nginx -c "$RUN/nginx-proxy.conf" -p "$RUN"
-    local pid=$LAST_PID
-    if wait_port "$NGX_PORT" "$pid" && probe "http://127.0.0.1:$NGX_PORT/" "" ok; then
-        measure "$id" "$label" "$c" "$pid" "http://127.0.0.1:$NGX_PORT/" "" "$UP_PORT"
-    else
-        record_fail "$id" "$label" "$c" "did not start"
-    fi
-    stop_pid "$pid"
+    simple_row "$id" "$label" "$c" nginx-proxy "$NGX_PORT" "$UP_PORT" nginx -c "$RUN/nginx-proxy.conf" -p "$RUN"
+}
+
+row_floor() {  # what hyper costs by itself: forwarding untouched, no security work
+    simple_row floor "floor: bare hyper proxy (no work)" "$1" bare-proxy "$OG_PORT" "$UP_PORT" \
+        "$BARE_PROXY" "127.0.0.1:$OG_PORT" "127.0.0.1:$UP_PORT"
 }
 
 start_octogate() {  # LOGLEVEL ("" = unset = octogate's default, info)
@@ -288,17 +293,6 @@ start_octogate() {  # LOGLEVEL ("" = unset = octogate's default, info)
     return 1
 }
 
-row_floor() {  # what hyper costs by itself: forwarding untouched, no security work
-    local c=$1 id=floor label="floor: bare hyper proxy (no work)"
-    start bare-proxy "$PROXY_CPU" "$BARE_PROXY" "127.0.0.1:$OG_PORT" "127.0.0.1:$UP_PORT"
-    local pid=$LAST_PID
-    if wait_port "$OG_PORT" "$pid" && probe "http://127.0.0.1:$OG_PORT/" "" ok; then
-        measure "$id" "$label" "$c" "$pid" "http://127.0.0.1:$OG_PORT/" "" "$UP_PORT"
-    else
-        record_fail "$id" "$label" "$c" "bare_proxy did not start"
-    fi
-    stop_pid "$pid"
-}
 
 row_og_public() {
     local c=$1 level=${2-warn} id=${3:-og-public} label=${4:-"octogate public path (LOG=warn)"}

@@ -487,6 +487,12 @@ pub(crate) fn deny_page(ctx: &Ctx, id: &Identity) -> Response<Body> {
 mod tests {
     use super::*;
 
+    fn plain(id: &Identity) -> Vec<(HeaderName, HeaderValue)> {
+        let mut out = Vec::new();
+        plain_identity_headers(id, &mut out);
+        out
+    }
+
     #[test]
     fn plain_identity_headers_keep_utf8_values() {
         let id = Identity {
@@ -497,8 +503,7 @@ mod tests {
             preferred_username: Some("jürgen".into()),
             groups: vec!["rédaction".into(), "admins".into()],
         };
-        let mut out = Vec::new();
-        plain_identity_headers(&id, &mut out);
+        let out = plain(&id);
         let got: Vec<(&str, &[u8])> = out
             .iter()
             .map(|(k, v)| (k.as_str(), v.as_bytes()))
@@ -535,8 +540,7 @@ mod tests {
             preferred_username: None,
             groups: vec!["admins".into(), "editors,admins".into(), "staff".into()],
         };
-        let mut out = Vec::new();
-        plain_identity_headers(&id, &mut out);
+        let out = plain(&id);
         let got: Vec<(&str, &[u8])> = out
             .iter()
             .map(|(k, v)| (k.as_str(), v.as_bytes()))
