@@ -229,14 +229,12 @@ impl Upstream {
             && parts.uri.scheme().is_none()
             && parts.uri.authority().is_none();
         if !keep {
-            let query = target.query.map_or(0, |q| q.len() + 1);
-            let mut pq = String::with_capacity(self.prefix.len() + target.path.len() + query);
-            pq.push_str(&self.prefix);
-            pq.push_str(target.path);
-            if let Some(q) = target.query {
-                pq.push('?');
-                pq.push_str(q);
-            }
+            let pq = target.path_and_query();
+            let pq = if self.prefix.is_empty() {
+                pq
+            } else {
+                format!("{}{pq}", self.prefix)
+            };
             parts.uri = Uri::try_from(pq).map_err(|e| ProxyError::BadRequest(e.to_string()))?;
         }
         // The upstream always speaks HTTP/1.1 with us, whatever the client used.
