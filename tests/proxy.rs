@@ -706,6 +706,63 @@ fn octogate_cookies_are_not_forwarded() {
 }
 
 #[test]
+fn http2_streams_cannot_multiply_upstream_requests_past_max_connections() {
+    // One HTTP/2 connection holds one connection slot but may carry many streams; each stream
+    // would otherwise take an upstream connection of its own.
+    let up = Upstream::start();
+    let mut spec = ConfigSpec::new(&up.url());
+    spec.server_extra = "max_connections = 3\n".into();
+    let og = Octogate::start(&spec);
+    // Eight concurrent streams on one HTTP/2 connection (hyper's client: curl 7.88 cannot
+    // multiplex prior-knowledge h2c with --parallel).
+    let addr = og.addr;
+    let codes: Vec<u16> = tokio::runtime::Runtime::new()
+        .expect("runtime")
+        .block_on(async move {
+            let stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+            let (sender, conn) = hyper::client::conn::http2::handshake(
+                hyper_util::rt::TokioExecutor::new(),
+                hyper_util::rt::TokioIo::new(stream),
+            )
+            .await
+            .expect("h2 handshake");
+            tokio::spawn(conn);
+            let streams: Vec<_> = (0..8)
+                .map(|_| {
+                    let mut sender = sender.clone();
+                    tokio::spawn(async move {
+                        let req = http::Request::get(format!("http://{addr}/slow/800"))
+                            .body(http_body_util::Empty::<bytes::Bytes>::new())
+                            .expect("request");
+                        match sender.send_request(req).await {
+                            Ok(r) => r.status().as_u16(),
+                            Err(_) => 0,
+                        }
+                    })
+                })
+                .collect();
+            let mut codes = Vec::new();
+            for s in streams {
+                codes.push(s.await.unwrap_or(0));
+            }
+            codes
+        });
+    let text = format!("{codes:?}");
+    let ok = codes.iter().filter(|c| **c == 200).count();
+    let busy = codes.iter().filter(|c| **c == 503).count();
+    assert_eq!(ok + busy, 8, "{text}");
+    assert!((1..=3).contains(&ok), "{text}");
+    assert!(
+        up.connections() <= 3,
+        "{} upstream connections for one client connection",
+        up.connections()
+    );
+    assert!(og.log().contains("upstream_busy"), "{}", og.log());
+    // The slots come back when the responses are done.
+    assert_eq!(get(og.addr, "/", "").status, 200);
+}
+
+#[test]
 fn http2_prior_knowledge_in_clear_text_is_served() {
     let up = Upstream::start();
     let og = Octogate::start(&ConfigSpec::new(&up.url()));

@@ -52,6 +52,9 @@ impl Runtime {
             own_cookie: cfg.session.cookie_name.clone(),
             // Enough for every connection of a busy site, without thousands of idle sockets.
             max_idle: cfg.server.max_connections.min(1024),
+            // As many as client connections: HTTP/1.1 clients never reach it, HTTP/2 clients
+            // cannot multiply it by their streams.
+            max_in_flight: cfg.server.max_connections,
         };
         let upstream = Upstream::new(
             &cfg.upstream.url,

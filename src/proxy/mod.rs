@@ -33,6 +33,10 @@ pub enum ProxyError {
     /// The upstream did not send response headers in time.
     #[error("upstream timed out after {0:?}")]
     Timeout(Duration),
+    /// As many requests as `server.max_connections` are with the upstream already (only
+    /// HTTP/2 clients, which multiplex, can get here).
+    #[error("too many requests in flight to the upstream")]
+    Busy,
     /// The request could not be turned into an upstream request.
     #[error("cannot build upstream request: {0}")]
     BadRequest(String),
@@ -45,6 +49,7 @@ impl ProxyError {
             ProxyError::Unreachable(_) => response::error(StatusCode::BAD_GATEWAY, "The site behind octogate is not reachable right now. Please try again in a moment."),
             ProxyError::Timeout(_) => response::error(StatusCode::GATEWAY_TIMEOUT, "The site behind octogate took too long to answer."),
             ProxyError::BadRequest(_) => response::error(StatusCode::BAD_REQUEST, "The request could not be forwarded."),
+            ProxyError::Busy => response::error(StatusCode::SERVICE_UNAVAILABLE, "Too many requests at once; please try again shortly."),
         }
     }
 
@@ -54,6 +59,7 @@ impl ProxyError {
             ProxyError::Unreachable(_) => "upstream_unreachable",
             ProxyError::Timeout(_) => "upstream_timeout",
             ProxyError::BadRequest(_) => "bad_request",
+            ProxyError::Busy => "upstream_busy",
         }
     }
 }
@@ -135,6 +141,8 @@ pub struct UpstreamOptions {
     pub own_cookie: String,
     /// Most idle upstream connections kept for reuse.
     pub max_idle: usize,
+    /// Most exchanges with the upstream at once (beyond: 503).
+    pub max_in_flight: usize,
 }
 
 impl Upstream {
@@ -187,7 +195,12 @@ impl Upstream {
             body_gap: opts.body_gap,
             tunnel_idle: opts.tunnel_idle,
             own_cookie: opts.own_cookie,
-            pool: Arc::new(Pool::new(connector, target, opts.max_idle)),
+            pool: Arc::new(Pool::new(
+                connector,
+                target,
+                opts.max_idle,
+                opts.max_in_flight,
+            )),
         })
     }
 
@@ -289,6 +302,7 @@ impl Upstream {
         let started = Instant::now();
         match tokio::time::timeout(self.timeout, send).await {
             Err(_) => Err(ProxyError::Timeout(self.timeout)),
+            Ok(Err(pool::SendError::Busy)) => Err(ProxyError::Busy),
             Ok(Err(e)) => Err(ProxyError::Unreachable(e.to_string())),
             Ok(Ok(r)) => Ok((r, started.elapsed())),
         }

@@ -41,6 +41,9 @@ pub enum SendError {
     /// The exchange failed after the connection was made.
     #[error("{0}")]
     Exchange(String),
+    /// As many exchanges as allowed are in flight already.
+    #[error("too many requests in flight to the upstream")]
+    Busy,
 }
 
 /// One upstream connection: hyper's request handle and the connection state machine it feeds.
@@ -116,11 +119,21 @@ pub(crate) struct Pool {
     builder: http1::Builder,
     idle: Mutex<VecDeque<(BoxConn, Instant)>>,
     max_idle: usize,
+    /// One permit per exchange, held until its response body is done. Over HTTP/1.1 a client
+    /// connection has one exchange at a time; over HTTP/2 each stream has one, so without this
+    /// bound a few clients could open an upstream connection per stream (hundreds each).
+    in_flight: Arc<tokio::sync::Semaphore>,
 }
 
 impl Pool {
-    /// A pool for `target` keeping at most `max_idle` idle connections.
-    pub(crate) fn new(connector: Connector, target: Uri, max_idle: usize) -> Self {
+    /// A pool for `target` keeping at most `max_idle` idle connections and running at most
+    /// `max_in_flight` exchanges at once.
+    pub(crate) fn new(
+        connector: Connector,
+        target: Uri,
+        max_idle: usize,
+        max_in_flight: usize,
+    ) -> Self {
         let mut builder = http1::Builder::new();
         // Reads in 4 KiB steps (a response head of any size still fits: the buffer grows up to
         // hyper's limit) instead of hyper's 8 KiB: an idle upstream connection holds less.
@@ -131,6 +144,7 @@ impl Pool {
             builder,
             idle: Mutex::new(VecDeque::new()),
             max_idle,
+            in_flight: Arc::new(tokio::sync::Semaphore::new(max_in_flight)),
         }
     }
 
@@ -141,6 +155,11 @@ impl Pool {
         self: &Arc<Self>,
         mut req: Request<Body>,
     ) -> Result<Response<Body>, SendError> {
+        let permit = self
+            .in_flight
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| SendError::Busy)?;
         loop {
             let (mut conn, reused) = match self.checkout().await {
                 Some(c) => (c, true),
@@ -149,20 +168,27 @@ impl Pool {
                 None => (Box::pin(self.connect()).await?, false),
             };
             match conn.exchange(req).await {
-                Ok(resp) => return Ok(self.attach(resp, conn)),
+                Ok(resp) => return Ok(self.attach(resp, conn, permit)),
                 Err((_, Some(unsent))) if reused => req = unsent,
                 Err((e, _)) => return Err(e),
             }
         }
     }
 
-    /// Wraps the response body so that it drives `conn` and returns it when the body is done.
-    fn attach(self: &Arc<Self>, resp: Response<Incoming>, conn: BoxConn) -> Response<Body> {
+    /// Wraps the response body so that it drives `conn` and returns it when the body is done
+    /// (and holds the exchange's permit until then).
+    fn attach(
+        self: &Arc<Self>,
+        resp: Response<Incoming>,
+        conn: BoxConn,
+        permit: tokio::sync::OwnedSemaphorePermit,
+    ) -> Response<Body> {
         let (parts, body) = resp.into_parts();
         let body = Streamed {
             body,
             conn: Some(conn),
             pool: self.clone(),
+            _permit: permit,
         };
         Response::from_parts(parts, http_body_util::BodyExt::boxed(body))
     }
@@ -270,6 +296,8 @@ struct Streamed {
     body: Incoming,
     conn: Option<BoxConn>,
     pool: Arc<Pool>,
+    /// The exchange's place in [`Pool::in_flight`].
+    _permit: tokio::sync::OwnedSemaphorePermit,
 }
 
 impl Streamed {
