@@ -7,7 +7,6 @@ namespace Octogate\Sso\Classes;
 use Backend\Models\User;
 use Backend\Models\UserRole;
 use Octogate\Sso\Classes\Core\EmailAddress;
-use Octogate\Sso\Classes\Core\ProvisioningException;
 use Octogate\Sso\Classes\Core\UserAttributes;
 use Octogate\Sso\Classes\Core\UserDirectory;
 use Octogate\Sso\Classes\Core\UserRecord;
@@ -46,12 +45,9 @@ final class OctoberUserDirectory implements UserDirectory
      * The match itself is decided here, exactly after ASCII lower-casing.
      * Candidates are asked for under both lower-casings a database may use
      * for LOWER() (Unicode in MySQL; ASCII only in SQLite and PostgreSQL's C
-     * collation), so "ÉLODIE@…" is found for "Élodie@…" everywhere. Two
-     * matching users are a conflict, never a pick.
-     *
-     * @throws ProvisioningException email_conflict
+     * collation), so "ÉLODIE@…" is found for "Élodie@…" everywhere.
      */
-    public function findByEmail(string $email): ?UserRecord
+    public function usersWithEmail(string $email): array
     {
         $matches = [];
         foreach (array_unique([mb_strtolower($email), EmailAddress::normalise($email)]) as $key) {
@@ -61,11 +57,7 @@ final class OctoberUserDirectory implements UserDirectory
                 }
             }
         }
-        if (count($matches) > 1) {
-            throw new ProvisioningException(ProvisioningException::EMAIL_CONFLICT, 'More than one backend user has this email address.');
-        }
-        $user = reset($matches);
-        return $user === false ? null : self::record($user);
+        return array_values(array_map([self::class, 'record'], $matches));
     }
 
     public function loginExists(string $login): bool

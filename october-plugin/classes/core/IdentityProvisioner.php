@@ -71,7 +71,7 @@ final class IdentityProvisioner
 
         $user = $this->directory->findBySub($identity->sub);
         if ($user === null && $identity->email !== null) {
-            $user = $this->directory->findByEmail($identity->email);
+            $user = $this->userWithEmail($identity->email);
             if ($user !== null) {
                 $this->refuseEmailLink($identity, $user);
                 $this->directory->link($identity->sub, $user->id);
@@ -153,6 +153,24 @@ final class IdentityProvisioner
     }
 
     /**
+     * The one user with this email, or null. Two or more are a conflict,
+     * never a pick.
+     *
+     * @throws ProvisioningException email_conflict
+     */
+    private function userWithEmail(string $email): ?UserRecord
+    {
+        $users = $this->directory->usersWithEmail($email);
+        if (count($users) > 1) {
+            throw new ProvisioningException(
+                ProvisioningException::EMAIL_CONFLICT,
+                'More than one backend account uses this email address.'
+            );
+        }
+        return $users[0] ?? null;
+    }
+
+    /**
      * An email change must not collide with another user's email.
      */
     private function checkEmailFree(?string $email, int $userId): void
@@ -160,7 +178,7 @@ final class IdentityProvisioner
         if ($email === null) {
             return;
         }
-        $other = $this->directory->findByEmail($email);
+        $other = $this->userWithEmail($email);
         if ($other !== null && $other->id !== $userId) {
             throw new ProvisioningException(
                 ProvisioningException::EMAIL_CONFLICT,

@@ -60,15 +60,12 @@ final class InMemoryUserDirectory implements UserDirectory
         return $id === null || !isset($this->users[$id]) ? null : $this->record($this->users[$id]);
     }
 
-    public function findByEmail(string $email): ?UserRecord
+    public function usersWithEmail(string $email): array
     {
-        $found = null;
+        $found = [];
         foreach ($this->users as $row) {
             if ($row['email'] !== null && EmailAddress::same((string) $row['email'], $email)) {
-                if ($found !== null) {
-                    throw new ProvisioningException(ProvisioningException::EMAIL_CONFLICT, 'More than one backend user has this email address.');
-                }
-                $found = $this->record($row);
+                $found[] = $this->record($row);
             }
         }
         return $found;

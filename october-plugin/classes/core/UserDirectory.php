@@ -18,12 +18,13 @@ interface UserDirectory
     public function findBySub(string $sub): ?UserRecord;
 
     /**
-     * The user with this email (ASCII case-insensitive, see EmailAddress),
-     * including trashed users.
+     * Every user with this email (ASCII case-insensitive, see EmailAddress),
+     * including trashed users. More than one is a conflict the provisioner
+     * refuses.
      *
-     * @throws ProvisioningException email_conflict when more than one user has it
+     * @return list<UserRecord>
      */
-    public function findByEmail(string $email): ?UserRecord;
+    public function usersWithEmail(string $email): array;
 
     /**
      * Whether a login is taken (case-insensitive), including trashed users.

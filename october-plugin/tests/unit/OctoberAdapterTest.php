@@ -395,8 +395,8 @@ final class OctoberAdapterTest extends TestCase
         $this->assertSame(['attacker-sub' => $id], $links->links);
         // ASCII case still does not matter.
         $dir = new OctoberUserDirectory($links);
-        $this->assertSame($victim, $dir->findByEmail('VICTIM@Example.COM')->id);
-        $this->assertNull($dir->findByEmail('victim@EXÄMPLE.com'), 'non-ASCII must match byte for byte');
+        $this->assertSame([$victim], self::ids($dir->usersWithEmail('VICTIM@Example.COM')));
+        $this->assertSame([], $dir->usersWithEmail('victim@EXÄMPLE.com'), 'non-ASCII must match byte for byte');
     }
 
     /**
@@ -410,15 +410,28 @@ final class OctoberAdapterTest extends TestCase
         StubQuery::$asciiLower = true;
         $dir = new OctoberUserDirectory(new ArraySubLinkStore());
         $elodie = User::seed(['login' => 'elodie', 'email' => 'ÉLODIE@corp.example', 'password' => 'h']);
-        $this->assertSame($elodie, $dir->findByEmail('Élodie@corp.example')->id);
-        $this->assertNull($dir->findByEmail('élodie@corp.example'), 'non-ASCII letters still match byte for byte');
-        User::seed(['login' => 'elodie2', 'email' => 'Élodie@Corp.example', 'password' => 'h']);
+        $this->assertSame([$elodie], self::ids($dir->usersWithEmail('Élodie@corp.example')));
+        $this->assertSame([], $dir->usersWithEmail('élodie@corp.example'), 'non-ASCII letters still match byte for byte');
+        $other = User::seed(['login' => 'elodie2', 'email' => 'Élodie@Corp.example', 'password' => 'h']);
+        $this->assertSame([$elodie, $other], self::ids($dir->usersWithEmail('Élodie@corp.example')));
+        // Two users with one address: the sign-in is a conflict, never a pick.
         try {
-            $dir->findByEmail('Élodie@corp.example');
+            (new IdentityProvisioner($dir))->provision(Identity::fromClaims(['sub' => 'new-sub', 'email' => 'Élodie@corp.example'] + TokenFactory::claims()));
             $this->fail('two users with the same address must be a conflict');
         } catch (ProvisioningException $e) {
             $this->assertSame('email_conflict', $e->reason());
         }
+    }
+
+    /**
+     * @param list<\Octogate\Sso\Classes\Core\UserRecord> $records
+     * @return list<int>
+     */
+    private static function ids(array $records): array
+    {
+        return array_map(static function ($r): int {
+            return $r->id;
+        }, $records);
     }
 
     public function testSubLookupIsByteExactWhateverTheCollation(): void

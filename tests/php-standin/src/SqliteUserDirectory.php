@@ -81,14 +81,15 @@ final class SqliteUserDirectory implements UserDirectory
         return null;
     }
 
-    public function findByEmail(string $email): ?UserRecord
+    public function usersWithEmail(string $email): array
     {
+        $found = [];
         foreach ($this->all('SELECT * FROM backend_users WHERE lower(email) = lower(?)', [$email]) as $row) {
             if (EmailAddress::same((string) $row['email'], $email)) {
-                return self::record($row);
+                $found[] = self::record($row);
             }
         }
-        return null;
+        return $found;
     }
 
     public function loginExists(string $login): bool
