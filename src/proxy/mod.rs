@@ -7,7 +7,7 @@ mod tunnel;
 
 use std::sync::Arc;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use http::header::{HeaderValue, CONNECTION, HOST, UPGRADE};
 use http::{Request, Response, StatusCode, Uri};
@@ -204,15 +204,27 @@ impl Upstream {
         })
     }
 
-    /// Sends a request built by [`Upstream::prepare`]. Returns the response and the time the
+    /// Sends a request built by [`Upstream::prepare`]. Resolves to the response and the time the
     /// upstream took to answer with headers.
-    pub async fn send(&self, prepared: Prepared) -> Result<(Response<Body>, Duration), ProxyError> {
+    ///
+    /// Not an `async fn`: the common exchange's future is returned as it is, not wrapped in
+    /// another one that would carry a second copy of the request (a request's future is moved
+    /// several times on its way into hyper, so its size is paid for on every request).
+    pub fn send(
+        &self,
+        prepared: Prepared,
+    ) -> impl std::future::Future<Output = Result<(Response<Body>, Duration), ProxyError>> + Send + '_
+    {
         let Prepared { out, upgrade } = prepared;
         match upgrade {
-            None => self.exchange(out).await,
+            None => Sending::Plain {
+                fut: self.exchange(out),
+            },
             // Boxed: upgrades are rare, and their state would otherwise be carried by every
             // request's future.
-            Some(u) => Box::pin(self.upgrade(out, u)).await,
+            Some(u) => Sending::Upgrade {
+                fut: Box::pin(self.upgrade(out, u)),
+            },
         }
     }
 
@@ -294,23 +306,15 @@ impl Upstream {
         })
     }
 
-    /// Waits at most `upstream.timeout` for `send`; its result and how long the upstream took.
-    async fn timed<T>(
-        &self,
-        send: impl std::future::Future<Output = Result<T, pool::SendError>>,
-    ) -> Result<(T, Duration), ProxyError> {
-        let started = Instant::now();
-        match tokio::time::timeout(self.timeout, send).await {
-            Err(_) => Err(ProxyError::Timeout(self.timeout)),
-            Ok(Err(pool::SendError::Busy)) => Err(ProxyError::Busy),
-            Ok(Err(e)) => Err(ProxyError::Unreachable(e.to_string())),
-            Ok(Ok(r)) => Ok((r, started.elapsed())),
-        }
-    }
-
     /// Sends an ordinary request and waits (at most `upstream.timeout`) for the response head.
     async fn exchange(&self, out: Request<Body>) -> Result<(Response<Body>, Duration), ProxyError> {
-        let (resp, upstream_time) = self.timed(self.pool.send(out)).await?;
+        let started = tokio::time::Instant::now();
+        let resp = self
+            .pool
+            .send(out, started + self.timeout)
+            .await
+            .map_err(|e| self.send_error(e))?;
+        let upstream_time = started.elapsed();
         if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
             return Err(ProxyError::Unreachable(
                 "upstream switched protocols without a WebSocket upgrade".into(),
@@ -321,13 +325,29 @@ impl Upstream {
         Ok((Response::from_parts(parts, body), upstream_time))
     }
 
+    /// The proxy error for a pool error.
+    fn send_error(&self, e: pool::SendError) -> ProxyError {
+        match e {
+            pool::SendError::Timeout => ProxyError::Timeout(self.timeout),
+            pool::SendError::Busy => ProxyError::Busy,
+            e => ProxyError::Unreachable(e.to_string()),
+        }
+    }
+
     /// Sends a WebSocket upgrade request; a matching 101 turns both connections into a tunnel.
     async fn upgrade(
         &self,
         out: Request<Body>,
         pending: PendingUpgrade,
     ) -> Result<(Response<Body>, Duration), ProxyError> {
-        let (resp, upstream_time) = self.timed(self.pool.send_upgrade(out)).await?;
+        let started = tokio::time::Instant::now();
+        let deadline = started + self.timeout;
+        let resp =
+            match tokio::time::timeout_at(deadline, self.pool.send_upgrade(out, deadline)).await {
+                Ok(r) => r.map_err(|e| self.send_error(e))?,
+                Err(_) => return Err(ProxyError::Timeout(self.timeout)),
+            };
+        let upstream_time = started.elapsed();
         if resp.status() != StatusCode::SWITCHING_PROTOCOLS {
             // The upstream declined the upgrade: an ordinary response.
             let (mut parts, body) = resp.into_parts();
@@ -374,6 +394,32 @@ impl Upstream {
             .insert(UPGRADE, HeaderValue::from_static("websocket"));
         let body: Body = body.map_err(|e| Box::new(e) as BoxError).boxed();
         Ok((Response::from_parts(parts, body), upstream_time))
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A forwarded request in flight ([`Upstream::send`]).
+    #[project = SendingProj]
+    enum Sending<P, U> {
+        /// An ordinary exchange, inline.
+        Plain { #[pin] fut: P },
+        /// A WebSocket upgrade, boxed.
+        Upgrade { fut: std::pin::Pin<Box<U>> },
+    }
+}
+
+impl<T, P, U> std::future::Future for Sending<P, U>
+where
+    P: std::future::Future<Output = T>,
+    U: std::future::Future<Output = T>,
+{
+    type Output = T;
+
+    fn poll(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<T> {
+        match self.project() {
+            SendingProj::Plain { fut } => fut.poll(cx),
+            SendingProj::Upgrade { fut } => fut.as_mut().poll(cx),
+        }
     }
 }
 

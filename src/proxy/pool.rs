@@ -11,7 +11,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::{Request, Response, Uri};
@@ -19,6 +19,7 @@ use http_body::{Body as HttpBody, Frame, SizeHint};
 use hyper::body::Incoming;
 use hyper::client::conn::http1;
 use hyper_util::rt::TokioIo;
+use tokio::time::{Instant, Sleep};
 use tower_service::Service;
 
 use crate::http::client::Connector;
@@ -44,15 +45,22 @@ pub enum SendError {
     /// As many exchanges as allowed are in flight already.
     #[error("too many requests in flight to the upstream")]
     Busy,
+    /// No response head before the deadline.
+    #[error("no response before the deadline")]
+    Timeout,
 }
 
-/// One upstream connection: hyper's request handle and the connection state machine it feeds.
+/// One upstream connection: hyper's request handle, the connection state machine it feeds, and
+/// the response-header deadline of its current exchange.
 /// Always boxed: the state machine (buffers, TLS state) is kilobytes, and the connection moves
 /// between the idle list, a request's future and a response body.
 pub(crate) struct Conn {
     sender: http1::SendRequest<Body>,
-    /// `None` once finished (dropped: see [`Conn::exchange`]).
+    /// `None` once finished (dropped: see [`Exchange`]).
     driver: Option<http1::Connection<Io, Body>>,
+    /// The connection's one timer, moved to each exchange's deadline. Moving a registered timer
+    /// later is an atomic store (no timer-wheel work), unlike a new timer per request.
+    deadline: Pin<Box<Sleep>>,
 }
 
 type BoxConn = Box<Conn>;
@@ -66,49 +74,86 @@ impl Conn {
         }
     }
 
-    /// Sends `req` and drives the connection until the response head arrives. On failure the
-    /// request comes back when it was never written, so it can be retried elsewhere.
-    async fn exchange(
+    /// Sends `req`; the returned future drives the connection until the response head arrives or
+    /// `deadline` passes. On failure the request comes back when it was never written, so it can
+    /// be retried elsewhere.
+    fn exchange(
         &mut self,
         req: Request<Body>,
-    ) -> Result<Response<Incoming>, (SendError, Option<Request<Body>>)> {
-        let Conn { sender, driver } = self;
-        let mut response = std::pin::pin!(sender.try_send_request(req));
-        let outcome = std::future::poll_fn(|cx| {
-            if let Poll::Ready(r) = response.as_mut().poll(cx) {
-                return Poll::Ready(Some(r));
-            }
-            // Writes the request (and its body as it comes), reads the response head.
-            let finished = match driver.as_mut() {
-                Some(d) => Pin::new(d).poll(cx).is_ready(),
-                None => true,
-            };
-            if finished {
-                // The connection ended (the upstream closed it) before answering. Dropping it
-                // hands a request it never took back to us, to be retried elsewhere.
-                *driver = None;
-            }
-            match response.as_mut().poll(cx) {
-                Poll::Ready(r) => Poll::Ready(Some(r)),
-                // hyper answers every request when its connection is dropped; this only guards
-                // against waiting forever should one ever be left unanswered.
-                Poll::Pending if finished => Poll::Ready(None),
-                Poll::Pending => Poll::Pending,
-            }
-        })
-        .await;
-        match outcome {
-            Some(Ok(resp)) => Ok(resp),
-            Some(Err(mut e)) => {
-                let unsent = e.take_message();
-                Err((SendError::Exchange(super::error_chain(e.error())), unsent))
-            }
-            None => Err((
-                SendError::Exchange("connection closed before the response".into()),
-                None,
-            )),
+        deadline: Instant,
+    ) -> Exchange<'_, impl Future<Output = ResponseResult> + use<'_>> {
+        let Conn {
+            sender,
+            driver,
+            deadline: timer,
+        } = self;
+        timer.as_mut().reset(deadline);
+        Exchange {
+            response: sender.try_send_request(req),
+            driver,
+            timer: timer.as_mut(),
         }
     }
+}
+
+type ResponseResult = Result<Response<Incoming>, hyper::client::conn::TrySendError<Request<Body>>>;
+
+pin_project_lite::pin_project! {
+    /// One request on one connection, until its response head (a hand-written future rather than
+    /// an `async fn`: a request's future is moved several times on its way into hyper, and this
+    /// keeps it small).
+    struct Exchange<'c, F> {
+        #[pin]
+        response: F,
+        driver: &'c mut Option<http1::Connection<Io, Body>>,
+        timer: Pin<&'c mut Sleep>,
+    }
+}
+
+/// Why an exchange failed, and the request when it was never written.
+type ExchangeError = (SendError, Option<Request<Body>>);
+
+impl<F: Future<Output = ResponseResult>> Future for Exchange<'_, F> {
+    type Output = Result<Response<Incoming>, ExchangeError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        if let Poll::Ready(r) = this.response.as_mut().poll(cx) {
+            return Poll::Ready(answered(r));
+        }
+        // Writes the request (and its body as it comes), reads the response head.
+        let finished = match this.driver.as_mut() {
+            Some(d) => Pin::new(d).poll(cx).is_ready(),
+            None => true,
+        };
+        if finished {
+            // The connection ended (the upstream closed it) before answering. Dropping it hands
+            // a request it never took back to us, to be retried elsewhere.
+            **this.driver = None;
+        }
+        match this.response.poll(cx) {
+            Poll::Ready(r) => Poll::Ready(answered(r)),
+            // hyper answers every request when its connection is dropped; this only guards
+            // against waiting forever should one ever be left unanswered.
+            Poll::Pending if finished => Poll::Ready(Err((
+                SendError::Exchange("connection closed before the response".into()),
+                None,
+            ))),
+            Poll::Pending => match this.timer.as_mut().poll(cx) {
+                Poll::Ready(()) => Poll::Ready(Err((SendError::Timeout, None))),
+                Poll::Pending => Poll::Pending,
+            },
+        }
+    }
+}
+
+/// hyper's answer to an exchange, with the request handed back when it was never written.
+#[allow(clippy::result_large_err)] // the unsent request itself, handed back for a retry
+fn answered(r: ResponseResult) -> Result<Response<Incoming>, ExchangeError> {
+    r.map_err(|mut e| {
+        let unsent = e.take_message();
+        (SendError::Exchange(super::error_chain(e.error())), unsent)
+    })
 }
 
 /// Upstream connections: how to make one, and the idle ones ready for reuse.
@@ -148,12 +193,14 @@ impl Pool {
         }
     }
 
-    /// Sends `req` (origin-form URI, `Host` set) on an idle connection or a new one. A request
-    /// that an idle connection could not even write (the upstream had closed it) is retried on
-    /// the next one; a request that may have reached the upstream is never sent twice.
+    /// Sends `req` (origin-form URI, `Host` set) on an idle connection or a new one, and waits
+    /// until `deadline` for the response head (connecting included). A request that an idle
+    /// connection could not even write (the upstream had closed it) is retried on the next one;
+    /// a request that may have reached the upstream is never sent twice.
     pub(crate) async fn send(
         self: &Arc<Self>,
         mut req: Request<Body>,
+        deadline: Instant,
     ) -> Result<Response<Body>, SendError> {
         let permit = self
             .in_flight
@@ -165,9 +212,14 @@ impl Pool {
                 Some(c) => (c, true),
                 // Boxed: connecting is the rare case, and its state would otherwise be carried
                 // by every request's future.
-                None => (Box::pin(self.connect()).await?, false),
+                None => match tokio::time::timeout_at(deadline, Box::pin(self.connect(deadline)))
+                    .await
+                {
+                    Ok(c) => (c?, false),
+                    Err(_) => return Err(SendError::Timeout),
+                },
             };
-            match conn.exchange(req).await {
+            match conn.exchange(req, deadline).await {
                 Ok(resp) => return Ok(self.attach(resp, conn, permit)),
                 Err((_, Some(unsent))) if reused => req = unsent,
                 Err((e, _)) => return Err(e),
@@ -242,8 +294,8 @@ impl Pool {
         }
     }
 
-    /// A new connection to the upstream.
-    async fn connect(&self) -> Result<BoxConn, SendError> {
+    /// A new connection to the upstream (its timer set to `deadline`).
+    async fn connect(&self, deadline: Instant) -> Result<BoxConn, SendError> {
         let mut connector = self.connector.clone();
         let io = connector
             .call(self.target.clone())
@@ -257,6 +309,7 @@ impl Pool {
         Ok(Box::new(Conn {
             sender,
             driver: Some(driver),
+            deadline: Box::pin(tokio::time::sleep_until(deadline)),
         }))
     }
 
@@ -265,8 +318,11 @@ impl Pool {
     pub(crate) async fn send_upgrade(
         &self,
         req: Request<Body>,
+        deadline: Instant,
     ) -> Result<Response<Incoming>, SendError> {
-        let Conn { mut sender, driver } = *self.connect().await?;
+        let Conn {
+            mut sender, driver, ..
+        } = *self.connect(deadline).await?;
         let Some(driver) = driver else {
             return Err(SendError::Connect("connection closed at once".into()));
         };
@@ -305,6 +361,12 @@ impl Streamed {
     fn finish(&mut self, cx: &mut Context<'_>) {
         if let Some(mut conn) = self.conn.take() {
             if conn.poll_drive(cx).is_pending() {
+                // The timer stays registered while the connection is idle: it must not keep
+                // this task (and, once the client leaves, its memory) alive through its waker.
+                let _ = conn
+                    .deadline
+                    .as_mut()
+                    .poll(&mut Context::from_waker(std::task::Waker::noop()));
                 self.pool.put(conn);
             }
         }
