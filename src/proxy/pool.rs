@@ -118,6 +118,7 @@ impl<F: Future<Output = ResponseResult>> Future for Exchange<'_, F> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
+        let had_budget = tokio::task::coop::has_budget_remaining();
         if let Poll::Ready(r) = this.response.as_mut().poll(cx) {
             return Poll::Ready(answered(r));
         }
@@ -139,10 +140,23 @@ impl<F: Future<Output = ResponseResult>> Future for Exchange<'_, F> {
                 SendError::Exchange("connection closed before the response".into()),
                 None,
             ))),
-            Poll::Pending => match this.timer.as_mut().poll(cx) {
-                Poll::Ready(()) => Poll::Ready(Err((SendError::Timeout, None))),
-                Poll::Pending => Poll::Pending,
-            },
+            Poll::Pending => {
+                // Polled last, the timer could find the task's cooperative budget used up by the
+                // connection's I/O and not look at the clock: a busy exchange would run past its
+                // deadline. Then it is polled outside the budget (as tokio's own timeout does).
+                let timer = this.timer.as_mut();
+                let expired = if had_budget && !tokio::task::coop::has_budget_remaining() {
+                    let mut unbudgeted = tokio::task::coop::unconstrained(timer);
+                    Pin::new(&mut unbudgeted).poll(cx).is_ready()
+                } else {
+                    timer.poll(cx).is_ready()
+                };
+                if expired {
+                    Poll::Ready(Err((SendError::Timeout, None)))
+                } else {
+                    Poll::Pending
+                }
+            }
         }
     }
 }
@@ -358,15 +372,14 @@ struct Streamed {
 
 impl Streamed {
     /// The exchange is complete: one more poll lets the connection go idle, then it is kept.
-    fn finish(&mut self, cx: &mut Context<'_>) {
+    fn finish(&mut self) {
         if let Some(mut conn) = self.conn.take() {
-            if conn.poll_drive(cx).is_pending() {
-                // The timer stays registered while the connection is idle: it must not keep
-                // this task (and, once the client leaves, its memory) alive through its waker.
-                let _ = conn
-                    .deadline
-                    .as_mut()
-                    .poll(&mut Context::from_waker(std::task::Waker::noop()));
+            // With a waker that does nothing: an idle connection is watched by nobody (checkout
+            // looks at it once), and this task's waker left in its socket registration and its
+            // timer would keep the task (and, once the client leaves, its memory) alive.
+            let mut idle = Context::from_waker(std::task::Waker::noop());
+            if conn.poll_drive(&mut idle).is_pending() {
+                let _ = conn.deadline.as_mut().poll(&mut idle);
                 self.pool.put(conn);
             }
         }
@@ -374,17 +387,16 @@ impl Streamed {
 
     fn on_frame(
         &mut self,
-        cx: &mut Context<'_>,
         frame: Option<Result<Frame<Bytes>, hyper::Error>>,
     ) -> Option<Result<Frame<Bytes>, BoxError>> {
         match frame {
             None => {
-                self.finish(cx);
+                self.finish();
                 None
             }
             Some(Ok(f)) => {
                 if self.body.is_end_stream() {
-                    self.finish(cx);
+                    self.finish();
                 }
                 Some(Ok(f))
             }
@@ -407,7 +419,7 @@ impl HttpBody for Streamed {
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let this = self.get_mut();
         if let Poll::Ready(f) = Pin::new(&mut this.body).poll_frame(cx) {
-            return Poll::Ready(this.on_frame(cx, f));
+            return Poll::Ready(this.on_frame(f));
         }
         // The connection feeds the body: let it read, then look at the body once more.
         if let Some(conn) = this.conn.as_mut() {
@@ -416,7 +428,7 @@ impl HttpBody for Streamed {
             }
         }
         match Pin::new(&mut this.body).poll_frame(cx) {
-            Poll::Ready(f) => Poll::Ready(this.on_frame(cx, f)),
+            Poll::Ready(f) => Poll::Ready(this.on_frame(f)),
             Poll::Pending => Poll::Pending,
         }
     }
