@@ -22,7 +22,7 @@ struct Env {
     up: Upstream,
     op: Op,
     og: Octogate,
-    _spec: ConfigSpec,
+    spec: ConfigSpec,
     base: String,
 }
 
@@ -48,7 +48,7 @@ impl Env {
             up,
             op,
             og,
-            _spec: spec,
+            spec,
             base,
         }
     }
@@ -59,6 +59,16 @@ impl Env {
 
     fn key(&self) -> String {
         self.og.keys.cookie_key.clone()
+    }
+
+    /// The cipher this octogate seals its cookies with (its key, bound to its site).
+    fn cipher(&self) -> octogate::session::CookieCipher {
+        self.cipher_for(&self.key(), &self.base)
+    }
+
+    /// A cipher with `key` for the site at `origin` (this site's OP and client).
+    fn cipher_for(&self, key: &str, origin: &str) -> octogate::session::CookieCipher {
+        cipher(key, origin, &self.spec.issuer, &self.spec.client_id)
     }
 
     /// Signs in through the OP's pages, landing on `path`.
@@ -78,7 +88,7 @@ impl Env {
 
     fn session(&self, jar: &Jar) -> SessionData {
         let v = jar_session(jar, "octogate").expect("no session cookie in the jar");
-        open_session(&self.key(), "octogate", &v)
+        open_session(&self.cipher(), "octogate", &v)
             .expect("session cookie does not open with the site key")
     }
 
@@ -237,7 +247,7 @@ fn whole_sign_in() {
         .get(&login_name)
         .expect("login cookie named after the state")
         .clone();
-    let login = open_login(&env.key(), &login_name, &sealed).expect("login cookie opens");
+    let login = open_login(&env.cipher(), &login_name, &sealed).expect("login cookie opens");
     assert_eq!(login.state, state);
     assert_eq!(login.rd, "/backend/cms?x=1");
     assert_ne!(
@@ -353,10 +363,10 @@ fn expired_login_cookie_gives_a_clear_400() {
     let state = query_param(&cb, "state").unwrap();
     let name = login_cookie_name("octogate", &state).unwrap();
     // The same sign-in, but started 11 minutes ago (login_timeout is 10 min).
-    let mut login = open_login(&env.key(), &name, &jar.cookies[&name]).unwrap();
+    let mut login = open_login(&env.cipher(), &name, &jar.cookies[&name]).unwrap();
     login.created_at = unix_now() - 660;
     jar.cookies
-        .insert(name.clone(), seal_login(&env.key(), &name, &login));
+        .insert(name.clone(), seal_login(&env.cipher(), &name, &login));
     let tokens_before = env.op.stats()["token"].as_u64().unwrap();
     let r = jar_get(&mut jar, &cb, "");
     assert_signin_error_page(&r, 400);
@@ -380,7 +390,7 @@ fn expired_login_cookie_gives_a_clear_400() {
     login.created_at = unix_now();
     let mut jar2 = jar.clone();
     jar2.cookies
-        .insert(name.clone(), seal_login(&env.key(), &name, &login));
+        .insert(name.clone(), seal_login(&env.cipher(), &name, &login));
     let ok = jar_get(&mut jar2, &cb, "");
     assert_eq!(ok.status, 302, "{}", ok.text());
     assert_eq!(ok.header("location"), Some("/backend/x"));
@@ -549,13 +559,24 @@ fn tampered_truncated_or_foreign_session_cookie_is_no_session() {
     let mid = tampered.len() / 2;
     tampered[mid] = if tampered[mid] == b'A' { b'B' } else { b'A' };
     let tampered = String::from_utf8(tampered).unwrap();
-    let foreign = seal_session(&new_cookie_key(), "octogate", &env.session(&jar));
-    let renamed = seal_session(&env.key(), "other", &env.session(&jar));
+    let foreign = seal_session(
+        &env.cipher_for(&new_cookie_key(), &env.base),
+        "octogate",
+        &env.session(&jar),
+    );
+    // The same key on another site (e.g. a copied config): its sessions do not open here.
+    let other_site = seal_session(
+        &env.cipher_for(&env.key(), "https://site2.example.com"),
+        "octogate",
+        &env.session(&jar),
+    );
+    let renamed = seal_session(&env.cipher(), "other", &env.session(&jar));
     let cases = [
         ("tampered", tampered),
         ("truncated", good[..good.len() - 7].to_string()),
         ("foreign key", foreign),
         ("sealed for another cookie name", renamed),
+        ("sealed for another site with the same key", other_site),
         ("junk", "not-a-session".to_string()),
     ];
     for (what, value) in cases {
@@ -617,6 +638,7 @@ fn cookie_key_rotation() {
     assert_eq!(r.status, 200);
     drop(og);
     let new_key = new_cookie_key();
+    let site = |key: &str| cipher(key, &base, &spec.issuer, &spec.client_id);
     let restart = |cookie_keys: &[&str]| {
         let dir = tmpdir("og-rot");
         let keys = keys(&dir);
@@ -646,17 +668,17 @@ fn cookie_key_rotation() {
     let mut jar2 = Jar::default();
     jar2.cookies.insert(
         "octogate".into(),
-        seal_session(&old_key, "octogate", &stale),
+        seal_session(&site(&old_key), "octogate", &stale),
     );
     let r = request(og.addr, "GET", "/backend", Some(&jar2), NAV);
     assert_eq!(r.status, 200);
     jar2.absorb(&r);
     let rewritten = jar2.cookies["octogate"].clone();
     assert!(
-        open_session(&new_key, "octogate", &rewritten).is_some(),
+        open_session(&site(&new_key), "octogate", &rewritten).is_some(),
         "the first key encrypts"
     );
-    assert!(open_session(&old_key, "octogate", &rewritten).is_none());
+    assert!(open_session(&site(&old_key), "octogate", &rewritten).is_none());
     drop(og);
     // [new] only: the old cookie no longer opens → signed out; the new-key cookie works.
     let og = restart(&[&new_key]);
@@ -692,7 +714,7 @@ fn absolute_and_idle_expiry() {
         jar.cookies.insert(
             "octogate".into(),
             seal_session(
-                &env.key(),
+                &env.cipher(),
                 "octogate",
                 &crafted("u-bob", &["admins"], ia, ls, now),
             ),
@@ -741,7 +763,7 @@ fn activity_keeps_a_session_alive_at_the_minimum_idle_timeout() {
     jar.cookies.insert(
         "octogate".into(),
         seal_session(
-            &env.key(),
+            &env.cipher(),
             "octogate",
             &crafted("u-bob", &["admins"], now - 50, now - 50, now),
         ),
@@ -877,7 +899,7 @@ fn concurrent_requests_during_a_refresh_share_one_refresh() {
         j.absorb(r);
         let v =
             jar_session(&j, "octogate").unwrap_or_else(|| panic!("request {i} got no new cookie"));
-        let n = open_session(&env.key(), "octogate", &v).unwrap();
+        let n = open_session(&env.cipher(), "octogate", &v).unwrap();
         assert!(
             n.last_refresh > s.last_refresh,
             "request {i}: not the refreshed session"
@@ -1342,7 +1364,7 @@ fn https_site_uses_host_prefix_and_secure() {
     jar.cookies.insert(
         "__Host-octogate".into(),
         seal_session(
-            &og.keys.cookie_key,
+            &cipher(&og.keys.cookie_key, &base, &spec.issuer, &spec.client_id),
             "__Host-octogate",
             &crafted("u-bob", &["admins"], now - 120, now - 120, now),
         ),
@@ -1371,7 +1393,7 @@ fn https_site_uses_host_prefix_and_secure() {
     plain.cookies.insert(
         "octogate".into(),
         seal_session(
-            &og.keys.cookie_key,
+            &cipher(&og.keys.cookie_key, &base, &spec.issuer, &spec.client_id),
             "octogate",
             &crafted("u-bob", &["admins"], now, now, now),
         ),
@@ -1412,7 +1434,7 @@ fn large_sessions_are_chunked_and_read_back() {
     jar.cookies.insert(
         "octogate".into(),
         seal_session(
-            &env.key(),
+            &env.cipher(),
             "octogate",
             &crafted("u-alice", &["editors"], now, now, now),
         ),
@@ -1493,7 +1515,7 @@ fn sign_in_replaces_the_session_the_browser_brought() {
     let mut jar = Jar::default();
     jar.cookies.insert(
         "octogate".into(),
-        seal_session(&env.key(), "octogate", &planted),
+        seal_session(&env.cipher(), "octogate", &planted),
     );
     let r = env.get(&mut jar, "/backend", NAV);
     assert_eq!(r.status, 200, "the planted session is valid");
@@ -1544,7 +1566,7 @@ fn no_token_cookie_or_secret_in_the_log() {
     let state = query_param(&cb, "state").unwrap();
     let login_name = login_cookie_name("octogate", &state).unwrap();
     let login_value = jar.cookies[&login_name].clone();
-    let login = open_login(&env.key(), &login_name, &login_value).unwrap();
+    let login = open_login(&env.cipher(), &login_name, &login_value).unwrap();
     let r = jar_get(&mut jar, &cb, "");
     assert_eq!(r.status, 302);
     let s1 = env.session(&jar);

@@ -72,8 +72,13 @@ impl Runtime {
                 o
             }
         };
-        let cipher =
-            CookieCipher::new(&cfg.session.cookie_keys).ok_or("session.cookie_keys: no key")?;
+        let site = crate::session::cookie_site(
+            &cfg.server.public_origin(),
+            &cfg.oidc.issuer,
+            &cfg.oidc.client_id,
+        );
+        let cipher = CookieCipher::new(&cfg.session.cookie_keys, &site)
+            .ok_or("session.cookie_keys: no key")?;
         let signer = Signer::new(
             cfg.assertion.signing_key.clone(),
             cfg.server.public_origin(),

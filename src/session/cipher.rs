@@ -23,11 +23,24 @@ pub const MAX_SEALED_LEN: usize = MAX_CHUNKS * MAX_COOKIE_BYTES;
 /// Seals and opens cookie values with AES-256-GCM.
 ///
 /// The first key encrypts; every key is tried when decrypting, so a new key can be put first while
-/// cookies sealed with the old one stay readable. The cookie name is the associated data, so a value
-/// only opens under the name it was sealed for.
+/// cookies sealed with the old one stay readable. The site (see [`cookie_site`]) and the cookie
+/// name are the associated data, so a value only opens on the site and under the name it was
+/// sealed for: sites that share cookie keys (or copy one site's config for another) cannot
+/// replay each other's sessions, even when one of them trusts a different OpenID Provider.
 pub struct CookieCipher {
     ciphers: Vec<Aes256Gcm>,
+    /// SHA-256 of the site's identity, the first part of every value's associated data.
+    site: [u8; 32],
 }
+
+/// What a site's cookies are bound to: the origin browsers reach it at, and the OpenID Provider
+/// and client its sessions come from.
+pub fn cookie_site(public_origin: &str, issuer: &str, client_id: &str) -> String {
+    format!("{public_origin}\n{issuer}\n{client_id}")
+}
+
+/// Longest cookie name whose associated data is built on the stack (longer: on the heap).
+const STACK_NAME_LEN: usize = 160;
 
 impl std::fmt::Debug for CookieCipher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -48,13 +61,37 @@ const fn b64_len(n: usize) -> usize {
 }
 
 impl CookieCipher {
-    /// A cipher with `keys`: the first encrypts, all decrypt. `None` when `keys` is empty.
-    pub fn new(keys: &[[u8; 32]]) -> Option<Self> {
+    /// A cipher with `keys` for the site `site` ([`cookie_site`]): the first key encrypts, all
+    /// decrypt. `None` when `keys` is empty.
+    pub fn new(keys: &[[u8; 32]], site: &str) -> Option<Self> {
+        use sha2::Digest as _;
         if keys.is_empty() {
             return None;
         }
         let ciphers = keys.iter().map(|k| Aes256Gcm::new(k.into())).collect();
-        Some(Self { ciphers })
+        let mut h = sha2::Sha256::new();
+        h.update(b"octogate session cookie v1\n");
+        h.update(site.as_bytes());
+        Some(Self {
+            ciphers,
+            site: h.finalize().into(),
+        })
+    }
+
+    /// Runs `f` with the associated data for `cookie_name`: the site digest, then the name.
+    fn with_aad<R>(&self, cookie_name: &str, f: impl FnOnce(&[u8]) -> R) -> R {
+        let name = cookie_name.as_bytes();
+        let mut stack = [0u8; 32 + STACK_NAME_LEN];
+        if let Some(aad) = stack.get_mut(..32 + name.len()) {
+            let (site, rest) = aad.split_at_mut(32);
+            site.copy_from_slice(&self.site);
+            rest.copy_from_slice(name);
+            return f(aad);
+        }
+        let mut aad = Vec::with_capacity(32 + name.len());
+        aad.extend_from_slice(&self.site);
+        aad.extend_from_slice(name);
+        f(&aad)
     }
 
     /// Encrypts `plaintext` for the cookie `cookie_name` with a fresh random nonce.
@@ -72,14 +109,16 @@ impl CookieCipher {
         let cipher = self.ciphers.first().ok_or(CookieError::Undecryptable)?;
         let mut nonce = [0u8; NONCE_LEN];
         OsRng.fill_bytes(&mut nonce);
-        let ct = cipher
-            .encrypt(
-                Nonce::from_slice(&nonce),
-                Payload {
-                    msg: plaintext,
-                    aad: cookie_name.as_bytes(),
-                },
-            )
+        let ct = self
+            .with_aad(cookie_name, |aad| {
+                cipher.encrypt(
+                    Nonce::from_slice(&nonce),
+                    Payload {
+                        msg: plaintext,
+                        aad,
+                    },
+                )
+            })
             .map_err(|_| CookieError::TooLarge)?;
         let mut raw = Vec::with_capacity(1 + NONCE_LEN + ct.len());
         raw.push(VERSION);
@@ -109,18 +148,12 @@ impl CookieCipher {
         }
         let (nonce, ct) = rest.split_at(NONCE_LEN);
         let nonce = Nonce::from_slice(nonce);
-        for cipher in &self.ciphers {
-            if let Ok(pt) = cipher.decrypt(
-                nonce,
-                Payload {
-                    msg: ct,
-                    aad: cookie_name.as_bytes(),
-                },
-            ) {
-                return Ok(pt);
-            }
-        }
-        Err(CookieError::Undecryptable)
+        self.with_aad(cookie_name, |aad| {
+            self.ciphers
+                .iter()
+                .find_map(|cipher| cipher.decrypt(nonce, Payload { msg: ct, aad }).ok())
+                .ok_or(CookieError::Undecryptable)
+        })
     }
 }
 
@@ -131,8 +164,10 @@ mod tests {
     const K1: [u8; 32] = [1; 32];
     const K2: [u8; 32] = [2; 32];
 
+    const SITE: &str = "https://site1.example.com\nhttps://idp.example.com\nclient1";
+
     fn cipher(keys: &[[u8; 32]]) -> CookieCipher {
-        match CookieCipher::new(keys) {
+        match CookieCipher::new(keys, SITE) {
             Some(c) => c,
             None => panic!("no keys"),
         }
@@ -140,7 +175,7 @@ mod tests {
 
     #[test]
     fn no_keys_is_refused() {
-        assert!(CookieCipher::new(&[]).is_none());
+        assert!(CookieCipher::new(&[], SITE).is_none());
     }
 
     #[test]
@@ -322,6 +357,47 @@ mod tests {
             );
         }
         assert!(c.open("__Host-octogate", &sealed).is_ok());
+    }
+
+    #[test]
+    fn site_is_bound_as_associated_data() {
+        let c = cipher(&[K1]);
+        let sealed = c.seal("octogate", b"payload").expect("seal");
+        for other in [
+            cookie_site(
+                "https://site2.example.com",
+                "https://idp.example.com",
+                "client1",
+            ),
+            cookie_site(
+                "https://site1.example.com",
+                "https://staging-idp.example.com",
+                "client1",
+            ),
+            cookie_site(
+                "https://site1.example.com",
+                "https://idp.example.com",
+                "client2",
+            ),
+            cookie_site(
+                "http://site1.example.com",
+                "https://idp.example.com",
+                "client1",
+            ),
+        ] {
+            let same_key = CookieCipher::new(&[K1], &other).expect("cipher");
+            assert_eq!(
+                same_key.open("octogate", &sealed),
+                Err(CookieError::Undecryptable),
+                "{other:?}"
+            );
+        }
+        assert!(c.open("octogate", &sealed).is_ok());
+        // A name too long for the stack buffer is bound just the same.
+        let long = "n".repeat(STACK_NAME_LEN + 1);
+        let sealed = c.seal(&long, b"payload").expect("seal");
+        assert!(c.open(&long, &sealed).is_ok());
+        assert_eq!(c.open(&long[1..], &sealed), Err(CookieError::Undecryptable));
     }
 
     #[test]

@@ -18,7 +18,7 @@ pub use chunks::{
     clear_cookie_headers, in_family, names_with_prefix, present_cookie_names, read,
     set_cookie_headers, CookieAttrs, MAX_CHUNKS, MAX_COOKIE_BYTES, SINGLE_COOKIE_LIMIT,
 };
-pub use cipher::{CookieCipher, MAX_SEALED_LEN};
+pub use cipher::{cookie_site, CookieCipher, MAX_SEALED_LEN};
 pub use model::{
     login_cookie_name, random_token, ExpiredReason, LoginState, SessionCheck, SessionData,
     SessionTimes, LOGIN_STATE_VERSION, SESSION_VERSION,
@@ -57,7 +57,7 @@ mod tests {
     /// Session → seal → Set-Cookie → Cookie → read → open → decode, small and chunked.
     #[test]
     fn full_cookie_round_trip() {
-        let cipher = CookieCipher::new(&[[7; 32]]).expect("key");
+        let cipher = CookieCipher::new(&[[7; 32]], "site").expect("key");
         let attrs = CookieAttrs {
             secure: true,
             max_age: None,
@@ -96,7 +96,7 @@ mod tests {
 
     #[test]
     fn login_cookie_round_trip_is_name_bound() {
-        let cipher = CookieCipher::new(&[[9; 32]]).expect("key");
+        let cipher = CookieCipher::new(&[[9; 32]], "site").expect("key");
         let a = LoginState::new("/backend".into(), 5);
         let b = LoginState::new("/backend/cms".into(), 5);
         let na = login_cookie_name("og", &a.state).expect("name a");

@@ -15,13 +15,15 @@ pub fn spawn_octogate(port: u16, dir: PathBuf, keys: Keys, config_text: &str) ->
     Octogate::spawn_text(port, dir, keys, config_text)
 }
 
-/// The cipher octogate builds from one base64 cookie key.
-pub fn cipher(key_b64: &str) -> CookieCipher {
+/// The cipher octogate builds from one base64 cookie key for the site at `public_origin` signing
+/// in with `issuer` and `client_id`.
+pub fn cipher(key_b64: &str, public_origin: &str, issuer: &str, client_id: &str) -> CookieCipher {
     use base64::Engine;
     let b = base64::engine::general_purpose::STANDARD
         .decode(key_b64)
         .unwrap();
-    CookieCipher::new(&[<[u8; 32]>::try_from(b.as_slice()).unwrap()]).unwrap()
+    let site = octogate::session::cookie_site(public_origin, issuer, client_id);
+    CookieCipher::new(&[<[u8; 32]>::try_from(b.as_slice()).unwrap()], &site).unwrap()
 }
 
 /// A fresh random cookie key (base64), as `octogate keygen` prints.
@@ -29,23 +31,23 @@ pub fn new_cookie_key() -> String {
     octogate::assertion::generate_keys().cookie_key_b64
 }
 
-pub fn seal_session(key_b64: &str, cookie_name: &str, data: &SessionData) -> String {
-    cipher(key_b64).seal(cookie_name, &data.encode()).unwrap()
+pub fn seal_session(cipher: &CookieCipher, cookie_name: &str, data: &SessionData) -> String {
+    cipher.seal(cookie_name, &data.encode()).unwrap()
 }
 
-pub fn open_session(key_b64: &str, cookie_name: &str, value: &str) -> Option<SessionData> {
-    cipher(key_b64)
+pub fn open_session(cipher: &CookieCipher, cookie_name: &str, value: &str) -> Option<SessionData> {
+    cipher
         .open(cookie_name, value)
         .ok()
         .and_then(|p| SessionData::decode(&p).ok())
 }
 
-pub fn seal_login(key_b64: &str, cookie_name: &str, data: &LoginState) -> String {
-    cipher(key_b64).seal(cookie_name, &data.encode()).unwrap()
+pub fn seal_login(cipher: &CookieCipher, cookie_name: &str, data: &LoginState) -> String {
+    cipher.seal(cookie_name, &data.encode()).unwrap()
 }
 
-pub fn open_login(key_b64: &str, cookie_name: &str, value: &str) -> Option<LoginState> {
-    cipher(key_b64)
+pub fn open_login(cipher: &CookieCipher, cookie_name: &str, value: &str) -> Option<LoginState> {
+    cipher
         .open(cookie_name, value)
         .ok()
         .and_then(|p| LoginState::decode(&p).ok())
