@@ -572,6 +572,88 @@ fn graceful_shutdown_finishes_in_flight_request() {
     assert!(status.success(), "exit status {status:?}");
 }
 
+#[test]
+fn shutdown_closes_idle_kept_alive_connections_at_once() {
+    let up = Upstream::start();
+    let og = Octogate::start(&ConfigSpec::new(&up.url()));
+    // A kept-alive connection that has served a request and now sits idle.
+    let idle = TcpStream::connect(og.addr).unwrap();
+    idle.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    (&idle)
+        .write_all(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n")
+        .unwrap();
+    let mut idle_reader = BufReader::new(idle.try_clone().unwrap());
+    assert_eq!(read_response(&mut idle_reader).unwrap().status, 200);
+    let addr = og.addr;
+    let inflight = std::thread::spawn(move || get(addr, "/slow/1500", ""));
+    std::thread::sleep(Duration::from_millis(300));
+    let signalled = Instant::now();
+    og.signal("TERM");
+    // The idle connection is closed at once (not after the grace period or a keep-alive timeout).
+    let mut rest = Vec::new();
+    let n = std::io::Read::read_to_end(&mut idle_reader, &mut rest);
+    assert!(
+        matches!(n, Ok(0)),
+        "idle connection not closed cleanly: {n:?} {rest:?}"
+    );
+    assert!(
+        signalled.elapsed() < Duration::from_millis(1000),
+        "idle connection closed only after {:?}",
+        signalled.elapsed()
+    );
+    assert_eq!(
+        inflight.join().unwrap().status,
+        200,
+        "in-flight request cut off"
+    );
+    let mut og = og;
+    assert!(og.child.wait().unwrap().success());
+}
+
+#[test]
+fn kept_alive_connection_gets_the_header_timeout_for_every_head() {
+    let up = Upstream::start();
+    let mut spec = ConfigSpec::new(&up.url());
+    spec.server_extra = "header_read_timeout = \"1s\"\n".into();
+    let og = Octogate::start(&spec);
+    for (what, after_first) in [
+        ("half a second head", &b"GET / HTTP/1.1\r\nhost: x\r\n"[..]),
+        ("nothing after the first", &b""[..]),
+    ] {
+        let s = TcpStream::connect(og.addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut r = BufReader::new(s.try_clone().unwrap());
+        // Several requests in a row, 0.7 s apart: each head has its own second (hyper counts
+        // it from the end of the previous response, idle time included), none carried over.
+        let mut last_response = Instant::now();
+        for i in 0..3 {
+            if i > 0 {
+                std::thread::sleep(Duration::from_millis(700));
+            }
+            (&s).write_all(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n")
+                .unwrap();
+            assert_eq!(read_response(&mut r).unwrap().status, 200, "{what}");
+            last_response = Instant::now();
+        }
+        std::thread::sleep(Duration::from_millis(300));
+        (&s).write_all(after_first).unwrap();
+        let mut rest = Vec::new();
+        let _ = std::io::Read::read_to_end(&mut r, &mut rest);
+        let took = last_response.elapsed();
+        assert!(
+            took >= Duration::from_millis(900) && took < Duration::from_millis(3000),
+            "{what}: closed {took:?} after the last response, the header timeout is 1 s"
+        );
+        assert!(
+            rest.is_empty() || rest.starts_with(b"HTTP/1.1 408"),
+            "{what}: {:?}",
+            String::from_utf8_lossy(&rest)
+        );
+    }
+    assert_eq!(get(og.addr, "/", "").status, 200);
+}
+
 fn get_fails(addr: std::net::SocketAddr) -> bool {
     raw(
         addr,

@@ -1,6 +1,7 @@
 //! The server: accepts connections (optionally over TLS), defends against slow and abusive
 //! clients, serves HTTP/1.1 and HTTP/2 through the [`App`](crate::app::App), and shuts down
 //! gracefully.
+mod conn_timer;
 mod prefixed;
 pub mod tls;
 
@@ -182,6 +183,7 @@ struct Protocols {
 impl Protocols {
     fn new(limits: &Limits) -> Self {
         let mut h1 = http1::Builder::new();
+        // The timer is set per connection (conn_timer): this one is replaced.
         h1.timer(TokioTimer::new())
             .header_read_timeout(limits.header_read_timeout)
             .max_buf_size(limits.max_header_bytes.max(8192))
@@ -193,6 +195,52 @@ impl Protocols {
             .keep_alive_interval(Some(Duration::from_secs(30)));
         Protocols { h1, h2 }
     }
+}
+
+/// Drives the pinned connection `$conn` to its end and evaluates to its result. When shutdown is
+/// signalled on `$shutdown`, `graceful_shutdown` asks it to finish (the request in flight
+/// completes, keep-alive ends), and it is driven on until it does.
+///
+/// The watch is polled once, to leave this task's waker with it; after that only its version is
+/// looked at (an atomic load) each time the connection is: polling the watch's future on every
+/// wake-up of every connection would take its waiter list's lock each time. (A macro rather than
+/// a generic `async fn`: the compiler cannot prove such a function's future `Send` for hyper's
+/// connection types.)
+macro_rules! until_shutdown {
+    ($conn:expr, $shutdown:expr) => {{
+        use std::future::Future as _;
+        use std::task::Poll;
+        let mut conn = $conn;
+        let shutdown: &mut watch::Receiver<bool> = $shutdown;
+        let version = shutdown.clone();
+        let mut changed = std::pin::pin!(shutdown.changed());
+        let mut watching = false;
+        let finished = std::future::poll_fn(|cx| {
+            if let Poll::Ready(r) = conn.as_mut().poll(cx) {
+                return Poll::Ready(Some(r));
+            }
+            let signalled = if watching {
+                // A dropped sender counts as the signal, as it does for `changed()`.
+                version.has_changed().unwrap_or(true)
+            } else {
+                watching = true;
+                changed.as_mut().poll(cx).is_ready()
+            };
+            if signalled {
+                Poll::Ready(None)
+            } else {
+                Poll::Pending
+            }
+        })
+        .await;
+        match finished {
+            Some(r) => r,
+            None => {
+                conn.as_mut().graceful_shutdown();
+                conn.await
+            }
+        }
+    }};
 }
 
 /// One accepted connection.
@@ -291,26 +339,12 @@ impl Conn {
             // Boxed: an HTTP/2 connection's state would otherwise make every connection's task
             // (HTTP/1.1 ones included) as large as itself.
             let mut conn = Box::pin(protocols.h2.serve_connection(io, svc));
-            tokio::select! {
-                // The connection first: the shutdown signal is only a fallback branch.
-                biased;
-                r = conn.as_mut() => r,
-                _ = shutdown.changed() => {
-                    conn.as_mut().graceful_shutdown();
-                    conn.await
-                }
-            }
+            until_shutdown!(conn.as_mut(), &mut shutdown)
         } else {
-            let mut conn = std::pin::pin!(protocols.h1.serve_connection(io, svc).with_upgrades());
-            tokio::select! {
-                // The connection first: the shutdown signal is only a fallback branch.
-                biased;
-                r = conn.as_mut() => r,
-                _ = shutdown.changed() => {
-                    conn.as_mut().graceful_shutdown();
-                    conn.await
-                }
-            }
+            let mut h1 = protocols.h1.clone();
+            h1.timer(conn_timer::ConnTimer::new());
+            let conn = std::pin::pin!(h1.serve_connection(io, svc).with_upgrades());
+            until_shutdown!(conn, &mut shutdown)
         };
         if let Err(e) = result {
             tracing::debug!(peer = %peer, error = %e, "connection ended with an error");
