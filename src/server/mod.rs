@@ -213,7 +213,9 @@ macro_rules! until_shutdown {
         let mut conn = $conn;
         let shutdown: &mut watch::Receiver<bool> = $shutdown;
         let version = shutdown.clone();
-        let mut changed = std::pin::pin!(shutdown.changed());
+        // Outside the task budget: a first poll the budget refused would register nothing,
+        // and the signal would then wait for an unrelated wake-up.
+        let mut changed = std::pin::pin!(tokio::task::coop::unconstrained(shutdown.changed()));
         let mut watching = false;
         let finished = std::future::poll_fn(|cx| {
             if let Poll::Ready(r) = conn.as_mut().poll(cx) {
