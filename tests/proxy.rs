@@ -654,6 +654,71 @@ fn kept_alive_connection_gets_the_header_timeout_for_every_head() {
     assert_eq!(get(og.addr, "/", "").status, 200);
 }
 
+#[test]
+fn missing_repeated_or_bad_host_and_trace_are_refused_and_never_forwarded() {
+    let up = Upstream::start();
+    let og = Octogate::start(&ConfigSpec::new(&up.url()));
+    for (what, request, status) in [
+        (
+            "no Host",
+            "GET / HTTP/1.1\r\nconnection: close\r\n\r\n",
+            400,
+        ),
+        (
+            "two Hosts",
+            "GET / HTTP/1.1\r\nhost: a\r\nhost: b\r\nconnection: close\r\n\r\n",
+            400,
+        ),
+        (
+            "Host with a space",
+            "GET / HTTP/1.1\r\nhost: a b\r\nconnection: close\r\n\r\n",
+            400,
+        ),
+        (
+            "Host with userinfo",
+            "GET / HTTP/1.1\r\nhost: evil@a\r\nconnection: close\r\n\r\n",
+            400,
+        ),
+        (
+            "empty Host",
+            "GET / HTTP/1.1\r\nhost:\r\nconnection: close\r\n\r\n",
+            400,
+        ),
+        (
+            "TRACE",
+            "TRACE / HTTP/1.1\r\nhost: a\r\ncookie: octogate=x\r\nconnection: close\r\n\r\n",
+            405,
+        ),
+        (
+            "TRACK",
+            "TRACK / HTTP/1.1\r\nhost: a\r\nconnection: close\r\n\r\n",
+            405,
+        ),
+    ] {
+        let r = raw(og.addr, request).unwrap();
+        assert_eq!(r.status, status, "{what}: {}", r.text());
+    }
+    assert_eq!(up.count(), 0, "a refused request reached the upstream");
+    // HTTP/1.0 needs no Host; bare-LF line ends are answered at once (not after the timeout).
+    assert_eq!(raw(og.addr, "GET / HTTP/1.0\r\n\r\n").unwrap().status, 200);
+    let t = Instant::now();
+    let r = raw(
+        og.addr,
+        "GET /backend HTTP/1.1\nhost: a\nconnection: close\n\n",
+    )
+    .unwrap();
+    assert!(r.status == 401 || r.status == 400, "bare LF: {}", r.status);
+    assert!(
+        t.elapsed() < Duration::from_secs(2),
+        "bare LF answered after {:?}",
+        t.elapsed()
+    );
+    assert!(
+        og.log().contains("invalid Host header"),
+        "refusal not logged"
+    );
+}
+
 fn get_fails(addr: std::net::SocketAddr) -> bool {
     raw(
         addr,

@@ -257,6 +257,10 @@ impl App {
         Option<std::time::Duration>,
         Response<Body>,
     ) {
+        if let Err(refusal) = crate::http::admission::admit(&req) {
+            tracing::warn!(request_id = %ctx.request_id, reason = refusal.reason(), "refused request");
+            return ("(refused)".into(), "refused", None, refusal.response());
+        }
         // A handle on the target (reference counts), so the path can be borrowed while the
         // request moves on.
         let uri = req.uri().clone();

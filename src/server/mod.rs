@@ -284,7 +284,10 @@ async fn read_first_head<S: AsyncRead + Unpin>(
             Ok(Err(_)) | Ok(Ok(0)) => return Err(0),
             Ok(Ok(_)) => {}
         };
-        if buf[scan_from..].windows(4).any(|w| w == b"\r\n\r\n") {
+        // The end of the head: an empty line, its line ends CRLF or (RFC 9112 §2.2 lets a
+        // recipient accept it) a bare LF; hyper then parses or refuses the head.
+        let tail = buf.get(scan_from..).unwrap_or_default();
+        if tail.windows(2).any(|w| w == b"\n\n") || tail.windows(3).any(|w| w == b"\n\r\n") {
             return Ok(buf);
         }
         if buf.len() > limits.max_header_bytes {
