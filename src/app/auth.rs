@@ -188,7 +188,7 @@ impl RefreshFlights {
 }
 
 async fn refresh(app: &App, ctx: &Ctx, data: &SessionData) -> RefreshResult {
-    let flight = app.refresh.flight(&data.sid, data.last_refresh, ctx.now);
+    let flight = app.refresh.flight(&data.sid, data.last_refresh, ctx.now());
     let result = flight
         .result
         .get_or_init(|| async {
@@ -208,8 +208,8 @@ async fn refresh(app: &App, ctx: &Ctx, data: &SessionData) -> RefreshResult {
                     if tokens.id_token.is_some() {
                         next.id_token_hint = tokens.id_token;
                     }
-                    next.last_refresh = ctx.now;
-                    next.last_seen = ctx.now;
+                    next.last_refresh = ctx.now();
+                    next.last_seen = ctx.now();
                     RefreshResult::Refreshed(Box::new(next))
                 }
                 Err(RefreshError::Rejected(r)) => RefreshResult::SignedOut(r),
@@ -257,7 +257,7 @@ pub(crate) async fn authenticate(
         }
     };
     let mut dirty = false;
-    match data.check(ctx.now, &rt.times) {
+    match data.check(ctx.now(), &rt.times) {
         SessionCheck::Valid => {}
         SessionCheck::Expired(why) => {
             let reason = format!("session expired ({why:?})");
@@ -300,7 +300,7 @@ pub(crate) async fn authenticate(
                     &ctx.audit_ctx(Some(&data.identity.sub), data.identity.email.as_deref()),
                     &reason,
                 );
-                if data.refresh_overdue(ctx.now, &rt.times) {
+                if data.refresh_overdue(ctx.now(), &rt.times) {
                     tracing::warn!(request_id = %ctx.request_id, sub = %data.identity.sub, reason = %reason, "IdP unreachable beyond the refresh grace period: failing closed");
                     return Outcome::Respond {
                         outcome: "unauthorized",
@@ -319,8 +319,8 @@ pub(crate) async fn authenticate(
     // the 60 s minimum idle timeout a once-a-minute write only came due when the session had
     // already expired).
     let record_every = (rt.times.idle_timeout.as_secs() / 4).min(60);
-    if !dirty && ctx.now.saturating_sub(data.last_seen) >= record_every {
-        Arc::make_mut(&mut data).last_seen = ctx.now;
+    if !dirty && ctx.now().saturating_sub(data.last_seen) >= record_every {
+        Arc::make_mut(&mut data).last_seen = ctx.now();
         dirty = true;
     }
     let grant = match rt.policy.decide(&data.identity) {
@@ -380,7 +380,7 @@ pub(crate) fn identity_headers(
     sid: &str,
 ) -> IdentityHeaders {
     app.cache
-        .headers(&ctx.rt.signer, id, grant, sid, ctx.now, |out| {
+        .headers(&ctx.rt.signer, id, grant, sid, ctx.now(), |out| {
             plain_identity_headers(id, out)
         })
 }

@@ -98,7 +98,7 @@ pub(crate) fn start_signin(ctx: &Ctx, headers: &HeaderMap, rd: &str) -> Response
         nonce: start.nonce,
         pkce_verifier: start.pkce_verifier,
         rd,
-        created_at: ctx.now,
+        created_at: ctx.now(),
     };
     let Ok(sealed) = rt.cipher.seal(&name, &login.encode()) else {
         return response::error(
@@ -262,7 +262,7 @@ async fn callback(app: &App, headers: &HeaderMap, query: &str, ctx: &Ctx) -> Res
             clear_login,
         );
     }
-    if login.expired(ctx.now, rt.cfg.session.login_timeout) {
+    if login.expired(ctx.now(), rt.cfg.session.login_timeout) {
         fail("login_expired");
         return signin_error(
             StatusCode::BAD_REQUEST,
@@ -302,7 +302,7 @@ async fn callback(app: &App, headers: &HeaderMap, query: &str, ctx: &Ctx) -> Res
         .saturating_add(rt.cfg.session.login_timeout.as_secs());
     match app
         .signin_guard
-        .admit(&state, ctx.client_ip, ctx.now, expires)
+        .admit(&state, ctx.client_ip, ctx.now(), expires)
     {
         Admission::Admitted => {}
         Admission::Replayed => {
@@ -349,7 +349,7 @@ async fn callback(app: &App, headers: &HeaderMap, query: &str, ctx: &Ctx) -> Res
     let data = SessionData::new(
         identity,
         None,
-        ctx.now,
+        ctx.now(),
         tokens.refresh_token,
         tokens.id_token,
     );
@@ -481,7 +481,10 @@ fn sign_out(app: &App, headers: &HeaderMap, query: &str, ctx: &Ctx) -> Response<
 fn userinfo(headers: &HeaderMap, ctx: &Ctx) -> Response<Body> {
     let data = match auth::load(headers, ctx) {
         Loaded::Session { data, .. }
-            if !matches!(data.check(ctx.now, &ctx.rt.times), SessionCheck::Expired(_)) =>
+            if !matches!(
+                data.check(ctx.now(), &ctx.rt.times),
+                SessionCheck::Expired(_)
+            ) =>
         {
             data
         }

@@ -68,10 +68,16 @@ pub(crate) struct Ctx {
     pub request_id: RequestId,
     pub user_agent: Option<HeaderValue>,
     pub peer_trusted: bool,
-    pub now: u64,
+    /// The time (unix seconds), read when first needed: the public path never needs it.
+    now: std::sync::OnceLock<u64>,
 }
 
 impl Ctx {
+    /// The request's time (unix seconds): the same value however often it is asked for.
+    pub(crate) fn now(&self) -> u64 {
+        *self.now.get_or_init(unix_now)
+    }
+
     pub(crate) fn audit_ctx<'a>(
         &'a self,
         sub: Option<&'a str>,
@@ -194,7 +200,9 @@ impl App {
 
     /// Handles one request. Never panics; every failure becomes a response.
     pub async fn handle(&self, mut req: Request<Incoming>, conn: &ConnInfo) -> Response<Body> {
-        let started = Instant::now();
+        let log = tracing::enabled!(target: "octogate::access", tracing::Level::INFO);
+        // Only the access log needs the start time.
+        let started = log.then(Instant::now);
         let rt = self.runtime();
         let peer_ip = conn.peer.ip();
         let peer_trusted = rt.is_trusted(peer_ip);
@@ -217,10 +225,9 @@ impl App {
             request_id,
             user_agent,
             peer_trusted,
-            now: unix_now(),
+            now: std::sync::OnceLock::new(),
         };
         let method = req.method().clone();
-        let log = tracing::enabled!(target: "octogate::access", tracing::Level::INFO);
         let (path, outcome, upstream, resp) = self.route(req, &ctx, log).await;
         self.metrics.request(outcome);
         if let Some(d) = upstream {
@@ -236,7 +243,7 @@ impl App {
             path,
             status: parts.status.as_u16(),
             outcome,
-            started,
+            started: started.unwrap_or_else(Instant::now),
             upstream,
             request_id: ctx.request_id,
             client_ip: ctx.client_ip,
@@ -404,11 +411,14 @@ fn next_request_id() -> RequestId {
     }
     let prefix = PREFIX.get_or_init(|| crate::session::random_token(6));
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    // 8 prefix characters, '-', at most 16 hex digits.
+    // 8 prefix characters, '-', at most 16 hex digits (written by hand: `write!` and its
+    // formatting machinery cost more than the rest of this function).
     let mut buf = [0u8; 40];
     let len = {
         let mut w = &mut buf[..];
-        let _ = write!(w, "{prefix}-{n:x}");
+        let _ = w.write_all(prefix.as_bytes());
+        let _ = w.write_all(b"-");
+        write_hex(&mut w, n);
         40 - w.len()
     };
     let id = ARENA.with(|arena| {
@@ -446,8 +456,47 @@ pub(crate) fn is_navigation<B>(req: &Request<B>) -> bool {
         .any(|v| v.to_ascii_lowercase().contains("text/html"))
 }
 
+/// Writes `n` in lower-case hex without leading zeros (`format!("{n:x}")`, without `fmt`).
+fn write_hex(w: &mut impl std::io::Write, n: u64) {
+    let digits = (64 - n.leading_zeros()).div_ceil(4).max(1);
+    for i in (0..digits).rev() {
+        let _ = w.write_all(&[b"0123456789abcdef"[((n >> (i * 4)) & 0xf) as usize]]);
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn hex_is_what_format_writes() {
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for n in [
+            0,
+            1,
+            9,
+            10,
+            15,
+            16,
+            255,
+            256,
+            4095,
+            4096,
+            u64::MAX,
+            u64::MAX - 1,
+            1 << 63,
+        ]
+        .into_iter()
+        .chain((0..1000).map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x >> (x % 64)
+        })) {
+            let mut out = Vec::new();
+            super::write_hex(&mut out, n);
+            assert_eq!(String::from_utf8(out).unwrap(), format!("{n:x}"));
+        }
+    }
+
     #[test]
     fn request_ids_are_unique_and_well_formed_across_arena_chunks() {
         let ids: Vec<super::RequestId> = (0..2000).map(|_| super::next_request_id()).collect();
