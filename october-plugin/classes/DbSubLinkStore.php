@@ -24,6 +24,13 @@ final class DbSubLinkStore implements SubLinkStore
         return $row === null ? null : (int) $row->user_id;
     }
 
+    public function linkedAt(string $sub): ?int
+    {
+        $row = $this->exactRow($sub);
+        $at = $row === null ? false : strtotime((string) ($row->updated_at ?? $row->created_at ?? ''));
+        return $at === false ? null : $at;
+    }
+
     public function link(string $sub, int $userId): void
     {
         $now = date('Y-m-d H:i:s');

@@ -36,7 +36,31 @@ final class OctoberUserDirectory implements UserDirectory
             return null;
         }
         $user = User::withTrashed()->find($id);
-        return $user === null ? null : self::record($user);
+        if ($user === null) {
+            return null;
+        }
+        // A link older than its account points at an id that was reused after
+        // the linked account was deleted for good (MySQL before 8 hands out a
+        // deleted top id again after a restart): that account belongs to
+        // someone else, so the sub counts as unlinked (and is re-linked).
+        $linkedAt = $this->links->linkedAt($sub);
+        $createdAt = self::unixTime($user->created_at ?? null);
+        if ($linkedAt !== null && $createdAt !== null && $createdAt > $linkedAt) {
+            return null;
+        }
+        return self::record($user);
+    }
+
+    /**
+     * @param mixed $value a Carbon/DateTime or a 'Y-m-d H:i:s' string
+     */
+    private static function unixTime($value): ?int
+    {
+        if ($value instanceof \DateTimeInterface) {
+            return $value->getTimestamp();
+        }
+        $t = is_string($value) && $value !== '' ? strtotime($value) : false;
+        return $t === false ? null : $t;
     }
 
     /**

@@ -11,6 +11,12 @@ interface SubLinkStore
 {
     public function userIdForSub(string $sub): ?int;
 
+    /**
+     * When the sub was last linked (pointed at its user), as a unix time;
+     * null if it is not linked or the time is unknown.
+     */
+    public function linkedAt(string $sub): ?int;
+
     public function link(string $sub, int $userId): void;
 
     /**

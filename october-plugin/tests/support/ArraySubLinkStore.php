@@ -13,15 +13,23 @@ final class ArraySubLinkStore implements SubLinkStore
 {
     /** @var array<string, int> */
     public $links = [];
+    /** @var array<string, int> when each sub was last linked (unix time) */
+    public $linkedAt = [];
 
     public function userIdForSub(string $sub): ?int
     {
         return $this->links[$sub] ?? null;
     }
 
+    public function linkedAt(string $sub): ?int
+    {
+        return $this->linkedAt[$sub] ?? null;
+    }
+
     public function link(string $sub, int $userId): void
     {
         $this->links[$sub] = $userId;
+        $this->linkedAt[$sub] = time();
     }
 
     public function isLinked(int $userId): bool

@@ -379,6 +379,25 @@ final class OctoberAdapterTest extends TestCase
         $this->assertSame('GONE-2', User::$tables[User::class][$new]['login']);
     }
 
+    public function testALinkOlderThanItsAccountIsStaleAndReLinked(): void
+    {
+        $links = new ArraySubLinkStore();
+        $directory = new OctoberUserDirectory($links);
+        $provisioner = new IdentityProvisioner($directory);
+        $id = User::seed(['login' => 'ada', 'email' => 'ada@example.com', 'password' => 'h', 'created_at' => '2020-01-01 00:00:00']);
+        $links->links['okta-sub-ada'] = $id;
+        $links->linkedAt['okta-sub-ada'] = (int) strtotime('2021-01-01 00:00:00');
+        $this->assertSame($id, $directory->findBySub('okta-sub-ada')->id, 'an account older than its link is the linked one');
+        // Ada's account is deleted for good and its id handed to a new local account.
+        User::$tables[User::class][$id] = ['id' => $id, 'login' => 'mallory', 'email' => 'mallory@example.com', 'password' => 'm', 'created_at' => '2022-06-01 00:00:00'];
+        $this->assertNull($directory->findBySub('okta-sub-ada'), 'a link older than its account is stale');
+        $this->assertNull($provisioner->linkedUserId('okta-sub-ada'));
+        $new = $provisioner->provision(Identity::fromClaims(TokenFactory::claims()));
+        $this->assertNotSame($id, $new, 'Ada was signed in to the account that reused her old id');
+        $this->assertSame($new, $links->links['okta-sub-ada'], 'the sub is linked to her new account');
+        $this->assertSame('mallory@example.com', User::$tables[User::class][$id]['email'], 'the other account was rewritten');
+    }
+
     /**
      * MySQL's *_ci / accent-insensitive collations compare "exämple" equal to
      * "example" and "SubA" to "suba": the adapter must not take the

@@ -73,7 +73,9 @@ final class SqliteUserDirectory implements UserDirectory
     {
         // Candidates from SQL, the match decided byte for byte here (as the
         // October adapter does; see DbSubLinkStore).
-        foreach ($this->all('SELECT u.*, i.sub AS linked_sub FROM octogate_sso_identities i JOIN backend_users u ON u.id = i.user_id WHERE i.sub = ?', [$sub]) as $row) {
+        // A link older than its account points at a reused id (see OctoberUserDirectory).
+        foreach ($this->all('SELECT u.*, i.sub AS linked_sub FROM octogate_sso_identities i JOIN backend_users u ON u.id = i.user_id
+            WHERE i.sub = ? AND (u.created_at IS NULL OR i.updated_at IS NULL OR u.created_at <= i.updated_at)', [$sub]) as $row) {
             if (hash_equals((string) $row['linked_sub'], $sub)) {
                 return self::record($row);
             }
