@@ -18,17 +18,14 @@ final class DbSubLinkStore implements SubLinkStore
 {
     public const TABLE = 'octogate_sso_identities';
 
-    public function userIdForSub(string $sub): ?int
+    public function linkForSub(string $sub): ?array
     {
         $row = $this->exactRow($sub);
-        return $row === null ? null : (int) $row->user_id;
-    }
-
-    public function linkedAt(string $sub): ?int
-    {
-        $row = $this->exactRow($sub);
-        $at = $row === null ? false : strtotime((string) ($row->updated_at ?? $row->created_at ?? ''));
-        return $at === false ? null : $at;
+        if ($row === null) {
+            return null;
+        }
+        $at = strtotime((string) ($row->updated_at ?? $row->created_at ?? ''));
+        return [(int) $row->user_id, $at === false ? null : $at];
     }
 
     public function link(string $sub, int $userId): void

@@ -31,10 +31,11 @@ final class OctoberUserDirectory implements UserDirectory
 
     public function findBySub(string $sub): ?UserRecord
     {
-        $id = $this->links->userIdForSub($sub);
-        if ($id === null) {
+        $link = $this->links->linkForSub($sub);
+        if ($link === null) {
             return null;
         }
+        [$id, $linkedAt] = $link;
         $user = User::withTrashed()->find($id);
         if ($user === null) {
             return null;
@@ -43,7 +44,6 @@ final class OctoberUserDirectory implements UserDirectory
         // the linked account was deleted for good (MySQL before 8 hands out a
         // deleted top id again after a restart): that account belongs to
         // someone else, so the sub counts as unlinked (and is re-linked).
-        $linkedAt = $this->links->linkedAt($sub);
         $createdAt = self::unixTime($user->created_at ?? null);
         if ($linkedAt !== null && $createdAt !== null && $createdAt > $linkedAt) {
             return null;

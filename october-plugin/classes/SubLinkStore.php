@@ -9,13 +9,13 @@ namespace Octogate\Sso\Classes;
  */
 interface SubLinkStore
 {
-    public function userIdForSub(string $sub): ?int;
-
     /**
-     * When the sub was last linked (pointed at its user), as a unix time;
-     * null if it is not linked or the time is unknown.
+     * The user the sub is linked to and when it was last linked (pointed at
+     * that user) as a unix time (null when unknown); null if not linked.
+     *
+     * @return array{0: int, 1: ?int}|null
      */
-    public function linkedAt(string $sub): ?int;
+    public function linkForSub(string $sub): ?array;
 
     public function link(string $sub, int $userId): void;
 

@@ -16,14 +16,9 @@ final class ArraySubLinkStore implements SubLinkStore
     /** @var array<string, int> when each sub was last linked (unix time) */
     public $linkedAt = [];
 
-    public function userIdForSub(string $sub): ?int
+    public function linkForSub(string $sub): ?array
     {
-        return $this->links[$sub] ?? null;
-    }
-
-    public function linkedAt(string $sub): ?int
-    {
-        return $this->linkedAt[$sub] ?? null;
+        return isset($this->links[$sub]) ? [$this->links[$sub], $this->linkedAt[$sub] ?? null] : null;
     }
 
     public function link(string $sub, int $userId): void
