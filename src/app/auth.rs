@@ -524,8 +524,7 @@ mod tests {
             preferred_username: None,
             ..id
         };
-        let mut out = Vec::new();
-        plain_identity_headers(&bad, &mut out);
+        let out = plain(&bad);
         assert_eq!(out.len(), 1, "{out:?}");
         assert_eq!(out[0].0.as_str(), "x-forwarded-groups");
     }
