@@ -456,6 +456,55 @@ fn an_upstream_connection_closed_while_idle_is_replaced() {
 }
 
 #[test]
+fn a_safe_request_dropped_on_a_reused_connection_is_sent_again_once() {
+    let up = Upstream::start();
+    let og = Octogate::start(&ConfigSpec::new(&up.url()));
+    let targets = |up: &Upstream| {
+        up.all()
+            .into_iter()
+            .map(|s| (s.method, s.target, s.conn))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(get(og.addr, "/drop-next", "").status, 200);
+    // Idle long enough that the upstream's keep-alive timeout could be striking.
+    std::thread::sleep(Duration::from_millis(300));
+    let r = get(og.addr, "/after", "");
+    assert_eq!(r.status, 200, "{}", r.text());
+    let seen = targets(&up);
+    assert_eq!(seen.len(), 3, "{seen:?}");
+    assert_eq!(
+        (seen[1].1.as_str(), seen[2].1.as_str()),
+        ("/after", "/after")
+    );
+    assert_eq!(
+        seen[0].2, seen[1].2,
+        "the first try went on the kept-alive connection"
+    );
+    assert_ne!(
+        seen[1].2, seen[2].2,
+        "the second try went on a new connection"
+    );
+
+    // A request with a body (or an unsafe method) may have had its effect: never sent twice.
+    assert_eq!(get(og.addr, "/drop-next", "").status, 200);
+    std::thread::sleep(Duration::from_millis(300));
+    let r = raw(
+        og.addr,
+        "POST /form HTTP/1.1\r\nhost: x\r\ncontent-length: 3\r\nconnection: close\r\n\r\nabc",
+    )
+    .unwrap();
+    assert_eq!(r.status, 502, "{}", r.text());
+    let posts = targets(&up).iter().filter(|s| s.1 == "/form").count();
+    assert_eq!(posts, 1, "a POST was sent again");
+    let r = raw(
+        og.addr,
+        "DELETE /thing HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n",
+    )
+    .unwrap();
+    assert_eq!(r.status, 200, "the POST's connection was closed, not kept");
+}
+
+#[test]
 fn upstream_connections_idle_over_4s_are_not_reused() {
     let up = Upstream::start();
     let og = Octogate::start(&ConfigSpec::new(&up.url()));

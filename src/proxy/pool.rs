@@ -29,9 +29,17 @@ type Io = hyper_rustls::MaybeHttpsStream<TokioIo<tokio::net::TcpStream>>;
 
 /// An idle connection older than this is closed instead of reused. Shorter than Apache's default
 /// `KeepAliveTimeout` (5 s), the shortest in common use: a request written to a connection the
-/// upstream is closing at that moment gets a 502 (it may have been received, so it is never sent
-/// again), so connections the upstream may be about to close are not reused.
+/// upstream is closing at that moment gets a 502 unless it is safe to send again
+/// ([`COPY_AFTER_IDLE`]), so connections the upstream may be about to close are not reused.
 const MAX_IDLE_AGE: Duration = Duration::from_secs(4);
+
+/// A safe request (GET, HEAD, OPTIONS without a body) sent on a connection idle at least this
+/// long is copied first, so that it can be sent again on a new connection when the upstream
+/// closes without answering: the upstream's keep-alive timeout or a reload closing the
+/// connection as the request arrives (RFC 9110 §9.2.2 lets a proxy retry idempotent requests;
+/// nginx does so too). Keep-alive timeouts are a second or more in every common server, so
+/// under load (connections idle for microseconds) no request pays for the copy.
+const COPY_AFTER_IDLE: Duration = Duration::from_millis(100);
 
 /// Why the upstream could not be asked.
 #[derive(Debug, thiserror::Error)]
@@ -42,6 +50,10 @@ pub enum SendError {
     /// The exchange failed after the connection was made.
     #[error("{0}")]
     Exchange(String),
+    /// The connection ended before a complete response head: the upstream closed it (or reset
+    /// it) after the request was written, as it does when its keep-alive timeout strikes.
+    #[error("{0}")]
+    Closed(String),
     /// As many exchanges as allowed are in flight already.
     #[error("too many requests in flight to the upstream")]
     Busy,
@@ -137,7 +149,7 @@ impl<F: Future<Output = ResponseResult>> Future for Exchange<'_, F> {
             // hyper answers every request when its connection is dropped; this only guards
             // against waiting forever should one ever be left unanswered.
             Poll::Pending if finished => Poll::Ready(Err((
-                SendError::Exchange("connection closed before the response".into()),
+                SendError::Closed("connection closed before the response".into()),
                 None,
             ))),
             Poll::Pending => {
@@ -166,8 +178,52 @@ impl<F: Future<Output = ResponseResult>> Future for Exchange<'_, F> {
 fn answered(r: ResponseResult) -> Result<Response<Incoming>, ExchangeError> {
     r.map_err(|mut e| {
         let unsent = e.take_message();
-        (SendError::Exchange(super::error_chain(e.error())), unsent)
+        let why = super::error_chain(e.error());
+        let err = if closed_early(e.error()) {
+            SendError::Closed(why)
+        } else {
+            SendError::Exchange(why)
+        };
+        (err, unsent)
     })
+}
+
+/// Whether hyper's error says the upstream closed or reset the connection before answering.
+fn closed_early(e: &hyper::Error) -> bool {
+    use std::io::ErrorKind::{BrokenPipe, ConnectionAborted, ConnectionReset};
+    if e.is_incomplete_message() {
+        return true;
+    }
+    std::error::Error::source(e)
+        .and_then(|s| s.downcast_ref::<std::io::Error>())
+        .is_some_and(|io| matches!(io.kind(), ConnectionReset | ConnectionAborted | BrokenPipe))
+}
+
+/// A copy of `req` to send again should its connection close before answering, when it is
+/// safe to: a method without side effects (RFC 9110 §9.2.1) and no body.
+fn replayable_copy(req: &Request<Body>) -> Option<Box<Request<Body>>> {
+    let safe = matches!(
+        *req.method(),
+        http::Method::GET | http::Method::HEAD | http::Method::OPTIONS
+    );
+    if !safe || !req.body().is_end_stream() {
+        return None;
+    }
+    let mut copy = Request::new(crate::http::empty());
+    *copy.method_mut() = req.method().clone();
+    *copy.uri_mut() = req.uri().clone();
+    *copy.version_mut() = req.version();
+    *copy.headers_mut() = req.headers().clone();
+    Some(Box::new(copy))
+}
+
+/// Where an exchange's connection came from.
+enum Reused {
+    /// The idle list, with a copy of the request when it may be sent again (boxed: rarely
+    /// there, and carried by every request's future).
+    Yes(Option<Box<Request<Body>>>),
+    /// A new connection.
+    No,
 }
 
 /// Upstream connections: how to make one, and the idle ones ready for reuse.
@@ -209,8 +265,9 @@ impl Pool {
 
     /// Sends `req` (origin-form URI, `Host` set) on an idle connection or a new one, and waits
     /// until `deadline` for the response head (connecting included). A request that an idle
-    /// connection could not even write (the upstream had closed it) is retried on the next one;
-    /// a request that may have reached the upstream is never sent twice.
+    /// connection could not even write (the upstream had closed it) is retried on the next one.
+    /// A request that may have reached the upstream is sent again only when it is safe
+    /// ([`COPY_AFTER_IDLE`]), once, on a new connection.
     pub(crate) async fn send(
         self: &Arc<Self>,
         mut req: Request<Body>,
@@ -221,22 +278,40 @@ impl Pool {
             .clone()
             .try_acquire_owned()
             .map_err(|_| SendError::Busy)?;
+        let mut may_reuse = true;
         loop {
-            let (mut conn, reused) = match self.checkout().await {
-                Some(c) => (c, true),
+            let idle = if may_reuse {
+                self.checkout().await
+            } else {
+                None
+            };
+            let (mut conn, copy) = match idle {
+                Some((conn, idle_for)) => {
+                    let copy = if idle_for >= COPY_AFTER_IDLE {
+                        replayable_copy(&req)
+                    } else {
+                        None
+                    };
+                    (conn, Reused::Yes(copy))
+                }
                 // Boxed: connecting is the rare case, and its state would otherwise be carried
                 // by every request's future.
                 None => match tokio::time::timeout_at(deadline, Box::pin(self.connect(deadline)))
                     .await
                 {
-                    Ok(c) => (c?, false),
+                    Ok(c) => (c?, Reused::No),
                     Err(_) => return Err(SendError::Timeout),
                 },
             };
-            match conn.exchange(req, deadline).await {
-                Ok(resp) => return Ok(self.attach(resp, conn, permit)),
-                Err((_, Some(unsent))) if reused => req = unsent,
-                Err((e, _)) => return Err(e),
+            match (conn.exchange(req, deadline).await, copy) {
+                (Ok(resp), _) => return Ok(self.attach(resp, conn, permit)),
+                (Err((_, Some(unsent))), Reused::Yes(_)) => req = unsent,
+                (Err((SendError::Closed(why), None)), Reused::Yes(Some(copy))) => {
+                    tracing::debug!(error = %why, "upstream closed a reused connection before answering; sending the request again on a new one");
+                    req = *copy;
+                    may_reuse = false;
+                }
+                (Err((e, _)), _) => return Err(e),
             }
         }
     }
@@ -259,14 +334,16 @@ impl Pool {
         Response::from_parts(parts, http_body_util::BodyExt::boxed(body))
     }
 
-    /// The most recently used idle connection that is still open and ready for a request.
-    async fn checkout(&self) -> Option<BoxConn> {
+    /// The most recently used idle connection that is still open and ready for a request, and
+    /// how long it was idle.
+    async fn checkout(&self) -> Option<(BoxConn, Duration)> {
         loop {
             let (mut conn, since) = {
                 let mut idle = self.idle.lock().ok()?;
                 idle.pop_back()?
             };
-            if since.elapsed() > MAX_IDLE_AGE {
+            let idle_for = since.elapsed();
+            if idle_for > MAX_IDLE_AGE {
                 // Everything below it in the list is older still.
                 if let Ok(mut idle) = self.idle.lock() {
                     idle.clear();
@@ -277,7 +354,7 @@ impl Pool {
             let open =
                 std::future::poll_fn(|cx| Poll::Ready(conn.poll_drive(cx).is_pending())).await;
             if open && conn.sender.is_ready() {
-                return Some(conn);
+                return Some((conn, idle_for));
             }
         }
     }

@@ -78,7 +78,9 @@ impl Seen {
 /// Endpoints: `/slow/<ms>` waits, `/download/<bytes>` streams zeros (chunked), `/upload` counts
 /// the body, `/ws` answers a WebSocket handshake and echoes frames' bytes raw, anything else
 /// answers 200 "ok". `/early` answers 413 before reading the request body, `/empty` answers 204, `/close-after` answers 200 with keep-alive framing and
-/// then closes the connection (as an upstream's idle timeout would).
+/// then closes the connection (as an upstream's idle timeout would), `/drop-next` answers 200 and
+/// then closes the connection without answering the next request on it (as an idle timeout
+/// striking while that request arrives would).
 pub struct Upstream {
     pub addr: SocketAddr,
     pub seen: Arc<Mutex<Vec<Seen>>>,
@@ -164,6 +166,7 @@ fn serve_upstream(
 ) -> std::io::Result<()> {
     let mut w = stream.try_clone()?;
     let mut r = BufReader::new(stream);
+    let mut drop_next = false;
     while let Some((method, target, headers)) = read_head(&mut r)? {
         let get = |n: &str| {
             headers
@@ -207,6 +210,10 @@ fn serve_upstream(
         } else if body_len > 0 {
             received = std::io::copy(&mut (&mut r).take(body_len), &mut std::io::sink())?;
         }
+        if drop_next {
+            return Ok(());
+        }
+        drop_next = target == "/drop-next";
         if let Some(ms) = target.strip_prefix("/slow/") {
             std::thread::sleep(Duration::from_millis(ms.parse().unwrap_or(0)));
         }
