@@ -17,7 +17,7 @@ use Octogate\Sso\Classes\Core\UserRecord;
  * Lookups use withTrashed() so soft-deleted users are seen (and refused by
  * the provisioner) instead of duplicated. Writes use forceSave(), which skips
  * the model's validation (password confirmation etc.). The password column
- * is only ever written on create.
+ * is only ever written on create and when an account is claimed for SSO.
  */
 final class OctoberUserDirectory implements UserDirectory
 {
@@ -113,6 +113,20 @@ final class OctoberUserDirectory implements UserDirectory
             return;
         }
         self::apply($user, $attributes);
+        $user->forceSave();
+    }
+
+    public function claim(int $userId, string $password): void
+    {
+        $user = User::withTrashed()->find($userId);
+        if ($user === null) {
+            return;
+        }
+        $user->password = $password;
+        $user->password_confirmation = $password;
+        $user->persist_code = null;
+        $user->reset_password_code = null;
+        $user->activation_code = null;
         $user->forceSave();
     }
 

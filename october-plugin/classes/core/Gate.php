@@ -92,12 +92,11 @@ final class Gate
         if (!$hasAssertion) {
             return GateDecision::deny('no_assertion', $loggedIn, 'The request did not come through octogate.');
         }
-        if (!$this->config->trustedProxies->isEmpty()
-            && !$this->config->trustedProxies->contains($request->clientIp)) {
-            return GateDecision::deny('untrusted_proxy', $loggedIn, 'The assertion came from an address that is not a trusted proxy.');
-        }
         if (!$this->config->isComplete()) {
-            return GateDecision::deny('not_configured', $loggedIn, 'The octogate shim is not configured (keys, issuer, audience).');
+            return GateDecision::deny('not_configured', $loggedIn, 'The octogate shim is not configured (keys, issuer, audience, trusted proxy addresses).');
+        }
+        if (!$this->config->trustedProxies->contains($request->clientIp)) {
+            return GateDecision::deny('untrusted_proxy', $loggedIn, 'The assertion came from an address that is not a trusted proxy.');
         }
 
         $result = $this->config->verifier()->verify($request->assertion, ($this->clock)());

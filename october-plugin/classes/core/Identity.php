@@ -64,7 +64,7 @@ final class Identity
     {
         return new self(
             (string) $claims['sub'],
-            self::optionalString($claims, 'email'),
+            self::optionalEmail($claims),
             self::optionalString($claims, 'name'),
             self::optionalString($claims, 'preferred_username'),
             array_values(array_filter((array) $claims['groups'], 'is_string')),
@@ -100,6 +100,24 @@ final class Identity
             [$this->sub, $this->email, $this->name, $this->preferredUsername, $this->role, $this->superuser],
             JSON_THROW_ON_ERROR
         ));
+    }
+
+    /**
+     * The email claim exactly as asserted, or null when there is none or it
+     * has whitespace, control or format (zero-width)
+     * characters anywhere, or is not UTF-8. Never trimmed: octogate
+     * judged (domain rules) the address as the provider sent it, and the
+     * account is matched and written with that same address or not at all.
+     *
+     * @param array<string, mixed> $claims
+     */
+    private static function optionalEmail(array $claims): ?string
+    {
+        $value = $claims['email'] ?? null;
+        if (!is_string($value) || $value === '' || preg_match('/[\s\p{Cc}\p{Cf}\p{Z}]/u', $value) !== 0) {
+            return null;
+        }
+        return $value;
     }
 
     /**

@@ -10,8 +10,9 @@ namespace Octogate\Sso\Classes\Core;
  * account and never to an account that already has a linked sub:
  * email_link_refused), else creates a user (only for an email_verified
  * identity: email_unverified). Syncs name, email (only a verified one),
- * role and superuser. Refuses soft-deleted users. Never sets the password
- * of an existing user.
+ * role and superuser. Refuses soft-deleted users. Sets the password of an
+ * existing user only when it links it by email (a random one: see
+ * UserDirectory::claim), never afterwards.
  */
 final class IdentityProvisioner
 {
@@ -74,6 +75,10 @@ final class IdentityProvisioner
             $user = $this->userWithEmail($identity->email);
             if ($user !== null) {
                 $this->refuseEmailLink($identity, $user);
+                // Claimed before it is linked: a failure in between leaves an
+                // unlinked account with a password nobody knows, never a linked
+                // one with a password someone else set.
+                $this->directory->claim($user->id, self::unusablePassword());
                 $this->directory->link($identity->sub, $user->id);
             }
         }

@@ -114,6 +114,15 @@ final class InMemoryUserDirectory implements UserDirectory
         $row['is_password_expired'] = false;
     }
 
+    public function claim(int $userId, string $password): void
+    {
+        $row = &$this->users[$userId];
+        $row['password'] = password_hash($password, PASSWORD_DEFAULT);
+        $row['persist_code'] = null;
+        $row['reset_password_code'] = null;
+        $row['activation_code'] = null;
+    }
+
     public function link(string $sub, int $userId): void
     {
         $this->links[$sub] = $userId;

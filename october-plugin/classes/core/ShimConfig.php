@@ -31,7 +31,7 @@ final class ShimConfig
     public $issuer;
     /** @var string */
     public $audience;
-    /** @var AddressList empty = accept assertions from any address */
+    /** @var AddressList assertions are accepted only from these (empty = from none: not configured) */
     public $trustedProxies;
     /** @var bool */
     public $breakGlass;
@@ -143,7 +143,8 @@ final class ShimConfig
      */
     public function isComplete(): bool
     {
-        return $this->publicKeys !== [] && $this->issuer !== '' && $this->audience !== '';
+        return $this->publicKeys !== [] && $this->issuer !== '' && $this->audience !== ''
+            && !$this->trustedProxies->isEmpty();
     }
 
     public function verifier(): AssertionVerifier

@@ -49,6 +49,15 @@ interface UserDirectory
     public function update(int $userId, UserAttributes $attributes): void;
 
     /**
+     * Make an existing account usable only through SSO: replace its password
+     * with $password (random, told to nobody) and forget its remember-me
+     * token and any pending password-reset or activation code. Called before
+     * an account that predates SSO is linked by email: whoever created it
+     * (and so may know its password or hold a reset link) keeps nothing.
+     */
+    public function claim(int $userId, string $password): void;
+
+    /**
      * Link a subject to a user id (replacing any earlier link of that sub).
      */
     public function link(string $sub, int $userId): void;

@@ -38,6 +38,7 @@ final class GateTest extends TestCase
             'public_keys' => $this->tokens->publicKeyBase64(),
             'issuer' => TokenFactory::ISSUER,
             'audience' => TokenFactory::AUDIENCE,
+            'trusted_proxies' => '10.0.0.2',
         ], []);
         return new Gate($config, new IdentityProvisioner($this->dir), '/backend', static function (): int {
             return TokenFactory::NOW;
@@ -130,12 +131,13 @@ final class GateTest extends TestCase
      */
     public function testAmbiguousPathsAreDeniedWithAndWithoutSessionAndAssertion(string $uri, string $slug): void
     {
-        $breakGlass = ['break_glass' => '1', 'break_glass_addresses' => '10.0.0.2'];
+        $breakGlass = ['break_glass' => '1', 'break_glass_addresses' => '10.0.0.9'];
         foreach ([self::anonymous(), self::loggedIn()] as $state) {
             foreach ([null, $this->tokens->token()] as $assertion) {
                 foreach ([[], $breakGlass] as $settings) {
                     foreach (['GET', 'POST'] as $method) {
-                        $d = $this->decide($method, $uri, $assertion, $state, $settings, '10.0.0.2', $slug);
+                        $ip = $settings === [] ? '10.0.0.2' : '10.0.0.9';
+                        $d = $this->decide($method, $uri, $assertion, $state, $settings, $ip, $slug);
                         $this->assertSame(GateDecision::DENY, $d->action);
                         $this->assertSame(403, $d->status);
                         $this->assertSame('ambiguous_path', $d->reason);
@@ -477,7 +479,25 @@ final class GateTest extends TestCase
         $settings = ['break_glass' => '1', 'break_glass_addresses' => '192.0.2.10'];
         $d = $this->decide('GET', '/backend', 'garbage', null, $settings, '192.0.2.10');
         $this->assertSame(GateDecision::DENY, $d->action);
+        $this->assertSame('untrusted_proxy', $d->reason);
+        $d = $this->decide('GET', '/backend', 'garbage', null, $settings, '10.0.0.2');
         $this->assertSame('malformed', $d->reason);
+    }
+
+    /**
+     * No trusted proxy list is no trust: an assertion is accepted from no
+     * address at all (a captured one replayed by anyone who can reach
+     * October would otherwise work until it expires).
+     */
+    public function testWithoutTrustedProxiesEveryAssertionIsRefused(): void
+    {
+        foreach (['', ' , '] as $none) {
+            foreach (['10.0.0.2', '127.0.0.1', '203.0.113.66'] as $ip) {
+                $d = $this->decide('GET', '/backend', $this->tokens->token(), null, ['trusted_proxies' => $none], $ip);
+                $this->assertSame(GateDecision::DENY, $d->action);
+                $this->assertSame('not_configured', $d->reason, "$ip, list '$none'");
+            }
+        }
     }
 
     public function testTrustedProxyRestriction(): void
@@ -514,6 +534,7 @@ final class GateTest extends TestCase
             'public_keys' => $this->tokens->publicKeyBase64(),
             'issuer' => TokenFactory::ISSUER,
             'audience' => TokenFactory::AUDIENCE,
+            'trusted_proxies' => '10.0.0.2',
         ], []);
         $gate = new Gate($config, new IdentityProvisioner($this->dir), '/cms/backend', static function (): int {
             return TokenFactory::NOW;

@@ -58,6 +58,43 @@ final class IdentityProvisionerTest extends TestCase
         $this->assertSame('ada.new@example.com', $this->dir->users[$a]['email']);
     }
 
+    /**
+     * @return array<string, array{0: string}>
+     */
+    public static function emailsWithInvisibleCharacters(): array
+    {
+        return [
+            'trailing vertical tab' => ["ada@example.com\u{000b}"],
+            'leading space' => [' ada@example.com'],
+            'trailing NUL' => ["ada@example.com\0"],
+            'no-break space' => ["ada@example.com\u{00a0}"],
+            'zero-width space' => ["ada@example.com\u{200b}"],
+            'line separator' => ["ada@\u{2028}example.com"],
+            'DEL' => ["ada@example.com\x7f"],
+            'not UTF-8' => ["ada@example.com\xff"],
+        ];
+    }
+
+    /**
+     * An address with characters that trimming or a database collation
+     * would drop is no address at all: it never links to (or is written
+     * onto) the account of the address it resembles.
+     *
+     * @dataProvider emailsWithInvisibleCharacters
+     */
+    public function testAnEmailWithInvisibleCharactersIsNoEmail(string $email): void
+    {
+        $this->assertNull(Identity::fromClaims(['email' => $email] + TokenFactory::claims())->email);
+        $existing = $this->dir->seedUser(['login' => 'alovelace', 'email' => 'ada@example.com', 'role_id' => 3]);
+        try {
+            $this->provisioner->provision(self::identity(['email' => $email, 'sub' => 'other-sub']));
+            $this->fail('a user without a usable email must not be provisioned');
+        } catch (ProvisioningException $e) {
+            $this->assertSame([], $this->dir->links);
+            $this->assertSame('ada@example.com', $this->dir->users[$existing]['email']);
+        }
+    }
+
     public function testLinksExistingUserByEmailCaseInsensitively(): void
     {
         $existing = $this->dir->seedUser(['login' => 'alovelace', 'email' => 'ADA@example.com', 'role_id' => 3]);
@@ -66,6 +103,12 @@ final class IdentityProvisionerTest extends TestCase
         $this->assertSame($existing, $this->dir->links['okta-sub-ada']);
         $this->assertSame('alovelace', $this->dir->users[$id]['login'], 'login of an existing user is kept');
         $this->assertSame(1, $this->dir->users[$id]['role_id'], 'role synced from the claim');
+        $this->assertFalse(password_verify('seeded-hash', $this->dir->users[$id]['password']));
+        $this->assertNotSame('seeded-hash', $this->dir->users[$id]['password'], 'a password set before SSO is replaced');
+        // Signing in again does not touch the password any more.
+        $claimed = $this->dir->users[$id]['password'];
+        $this->provisioner->provision(self::identity());
+        $this->assertSame($claimed, $this->dir->users[$id]['password']);
     }
 
     /**
@@ -194,9 +237,10 @@ final class IdentityProvisionerTest extends TestCase
         $this->assertFalse($this->dir->users[$id]['is_superuser']);
     }
 
-    public function testNeverTouchesThePasswordOfAnExistingUser(): void
+    public function testNeverTouchesThePasswordOfALinkedUser(): void
     {
         $id = $this->dir->seedUser(['login' => 'ada', 'email' => 'ada@example.com', 'password' => 'original-hash', 'is_password_expired' => true]);
+        $this->dir->link('okta-sub-ada', $id);
         $this->provisioner->provision(self::identity());
         $this->provisioner->provision(self::identity(['name' => 'Ada Byron']));
         $this->assertSame('original-hash', $this->dir->users[$id]['password']);

@@ -60,6 +60,7 @@ final class OctoberAdapterTest extends TestCase
             'public_keys' => $this->tokens->publicKeyBase64(),
             'issuer' => TokenFactory::ISSUER,
             'audience' => TokenFactory::AUDIENCE,
+            'trusted_proxies' => '10.0.0.2',
         ], new ArraySubLinkStore());
     }
 
@@ -358,7 +359,7 @@ final class OctoberAdapterTest extends TestCase
         $links = new ArraySubLinkStore();
         $provisioner = new IdentityProvisioner(new OctoberUserDirectory($links));
         User::seed(['login' => 'gone', 'email' => 'gone@example.com', 'deleted_at' => '2025-01-01 00:00:00', 'password' => 'h']);
-        $existing = User::seed(['login' => 'Ada', 'email' => 'Ada@Example.com', 'password' => 'keep-me', 'is_activated' => false, 'permissions' => ['backend.manage_users' => 1]]);
+        $existing = User::seed(['login' => 'Ada', 'email' => 'Ada@Example.com', 'password' => 'set-by-someone', 'persist_code' => 'remember-me', 'reset_password_code' => 'pending-reset', 'activation_code' => 'act', 'is_activated' => false, 'permissions' => ['backend.manage_users' => 1]]);
         try {
             $provisioner->provision(Identity::fromClaims(['email' => 'gone@example.com', 'sub' => 'g'] + TokenFactory::claims()));
             $this->fail('trashed user must be refused');
@@ -369,11 +370,15 @@ final class OctoberAdapterTest extends TestCase
         $this->assertSame($existing, $id);
         $this->assertSame($existing, $links->links['okta-sub-ada']);
         $row = User::$tables[User::class][$existing];
-        $this->assertSame('keep-me', $row['password']);
+        $this->assertNotSame('set-by-someone', $row['password']);
+        $this->assertFalse(password_verify('set-by-someone', $row['password']), 'claimed: the old password is gone');
+        $this->assertNull($row['persist_code'], 'claimed: remember-me cookies end');
+        $this->assertNull($row['reset_password_code'], 'claimed: a pending reset link is void');
+        $this->assertNull($row['activation_code']);
         $this->assertSame([], $row['permissions'], 'per-user grants would outlive the role');
         $this->assertTrue($row['is_activated']);
         $this->assertFalse($row['is_superuser']);
-        $this->assertSame(0, User::$passwordWrites);
+        $this->assertSame(1, User::$passwordWrites, 'the claim only');
         // A new user whose login is taken (case-insensitively, trashed included).
         $new = $provisioner->provision(Identity::fromClaims(['sub' => 'x', 'email' => 'g2@example.com', 'preferred_username' => 'GONE'] + TokenFactory::claims()));
         $this->assertSame('GONE-2', User::$tables[User::class][$new]['login']);

@@ -28,6 +28,8 @@ final class ShimConfigTest extends TestCase
         $this->assertSame('/oauth2/sign_out', $c->signOutUrl);
         $this->assertFalse($c->breakGlass);
         $this->assertTrue($c->trustedProxies->isEmpty());
+        $this->assertFalse($c->isComplete(), 'no trusted proxy address: nothing is accepted');
+        $c = ShimConfig::load(['public_keys' => self::key(1), 'issuer' => 'i', 'audience' => 'a', 'trusted_proxies' => '127.0.0.1'], []);
         $this->assertTrue($c->isComplete());
     }
 

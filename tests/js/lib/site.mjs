@@ -134,6 +134,7 @@ export async function startSite(group, {
       OCTOGATE_PUBLIC_KEYS: keys.publicRaw,
       OCTOGATE_ISSUER: base,
       OCTOGATE_AUDIENCE: audience,
+      OCTOGATE_TRUSTED_PROXIES: '127.0.0.1',
       STANDIN_DB: dbPath,
     },
   });

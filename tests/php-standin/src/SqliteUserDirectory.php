@@ -65,7 +65,7 @@ final class SqliteUserDirectory implements UserDirectory
             VALUES (?, ?, ?, ?, ?, 3, 1, ?, ?, ?)');
         // A soft-deleted user: signing in as gone@example.com must be refused.
         $seed->execute(['gone', 'gone@example.com', 'Gone', 'User', password_hash('gone-password', PASSWORD_DEFAULT), $now, $now, $now]);
-        // A pre-existing user: signing in as existing@example.com links to it, password kept.
+        // A pre-existing user: signing in as existing@example.com links to it and replaces its password.
         $seed->execute(['existing', 'existing@example.com', 'Existing', 'User', password_hash('existing-password', PASSWORD_DEFAULT), $now, $now, null]);
     }
 
@@ -127,6 +127,13 @@ final class SqliteUserDirectory implements UserDirectory
         }
         $args[] = $userId;
         $this->pdo->prepare($sql . ' WHERE id = ?')->execute($args);
+    }
+
+    public function claim(int $userId, string $password): void
+    {
+        // The stand-in schema has no remember-me or reset codes: only the password.
+        $this->pdo->prepare('UPDATE backend_users SET password = ?, updated_at = ? WHERE id = ?')
+            ->execute([password_hash($password, PASSWORD_DEFAULT), date('Y-m-d H:i:s'), $userId]);
     }
 
     public function link(string $sub, int $userId): void

@@ -51,6 +51,7 @@ final class StandinTest extends TestCase
             'OCTOGATE_PUBLIC_KEYS' => $this->tokens->publicKeyBase64(),
             'OCTOGATE_ISSUER' => TokenFactory::ISSUER,
             'OCTOGATE_AUDIENCE' => TokenFactory::AUDIENCE,
+            'OCTOGATE_TRUSTED_PROXIES' => '127.0.0.1',
         ], static function (): int {
             return TokenFactory::NOW;
         }, function (string $line): void {
@@ -108,6 +109,7 @@ final class StandinTest extends TestCase
             'OCTOGATE_PUBLIC_KEYS' => $this->tokens->publicKeyBase64(),
             'OCTOGATE_ISSUER' => TokenFactory::ISSUER,
             'OCTOGATE_AUDIENCE' => TokenFactory::AUDIENCE,
+            'OCTOGATE_TRUSTED_PROXIES' => '127.0.0.1',
         ], static function (): int {
             return TokenFactory::NOW;
         }, static function (string $line): void {
@@ -124,7 +126,7 @@ final class StandinTest extends TestCase
         $this->assertSame(2, $regenerated);
     }
 
-    public function testExistingUserIsLinkedAndKeepsPassword(): void
+    public function testExistingUserIsLinkedAndItsPasswordReplaced(): void
     {
         $before = $this->pdo->query("SELECT password FROM backend_users WHERE login = 'existing'")->fetchColumn();
         $token = $this->tokens->token(['sub' => 'sub-existing', 'email' => 'existing@example.com', 'preferred_username' => 'someone']);
@@ -133,8 +135,8 @@ final class StandinTest extends TestCase
         $this->assertStringContainsString('<dd id="user-login">existing</dd>', $r->body);
         $this->assertStringContainsString('<dd id="user-role">developer</dd>', $r->body);
         $after = $this->pdo->query("SELECT password FROM backend_users WHERE login = 'existing'")->fetchColumn();
-        $this->assertSame($before, $after);
-        $this->assertTrue(password_verify('existing-password', (string) $after));
+        $this->assertNotSame($before, $after);
+        $this->assertFalse(password_verify('existing-password', (string) $after), 'whoever set the old password could still use it');
     }
 
     public function testSoftDeletedUserIsRefused(): void
