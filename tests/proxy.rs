@@ -907,6 +907,27 @@ fn octogate_cookies_are_not_forwarded() {
 }
 
 #[test]
+fn upstream_cannot_set_octogate_cookies_and_cookie_lines_are_joined() {
+    let up = Upstream::start();
+    let og = Octogate::start(&ConfigSpec::new(&up.url()));
+    let r = get(og.addr, "/cache-public", "");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.headers_named("set-cookie"), vec!["site=keep; Path=/"]);
+    // The public site's caching is the site's business.
+    assert_eq!(r.header("cache-control"), Some("public, max-age=60"));
+    // Cookies in several header lines (as HTTP/2 clients send them) reach the site as one.
+    get(og.addr, "/", "cookie: a=1\r\ncookie: b=2; octogate=S\r\ncookie: c=3\r\n");
+    let seen = up.last().unwrap();
+    let cookies: Vec<&str> = seen
+        .headers
+        .iter()
+        .filter(|(k, _)| k.eq_ignore_ascii_case("cookie"))
+        .map(|(_, v)| v.as_str())
+        .collect();
+    assert_eq!(cookies, vec!["a=1; b=2; c=3"]);
+}
+
+#[test]
 fn http2_streams_cannot_multiply_upstream_requests_past_max_connections() {
     // One HTTP/2 connection holds one connection slot but may carry many streams; each stream
     // would otherwise take an upstream connection of its own.

@@ -1553,6 +1553,56 @@ fn sign_in_replaces_the_session_the_browser_brought() {
     assert_eq!(claims.sub, "u-bob");
 }
 
+/// A cookie named like a session chunk that no session has (`_8`, `_00`: planted by a script on
+/// the site or by the upstream) makes the session unreadable. It is expired along with the
+/// session, and a sign-in clears it too: no sign-in loop.
+#[test]
+fn a_planted_stray_chunk_cookie_cannot_cause_a_sign_in_loop() {
+    let env = Env::start(vec![bob()], "");
+    let mut jar = Jar::default();
+    env.sign_in(&mut jar, "/backend", "bob");
+    jar.cookies.insert("octogate_8".into(), "x".into());
+    jar.cookies.insert("octogate_00".into(), "y".into());
+    let r = env.get(&mut jar, "/backend", NAV);
+    assert_redirect_to_signin(&env, &r);
+    assert!(
+        !jar.cookies.contains_key("octogate_8") && !jar.cookies.contains_key("octogate_00"),
+        "stray cookies not expired: {:?}",
+        r.headers_named("set-cookie")
+    );
+
+    // Planted again right before signing in: the callback expires it with the new session.
+    jar.cookies.insert("octogate_8".into(), "x".into());
+    let (r, url, _) = navigate(&mut jar, &env.url("/backend/x"), "bob", "bob-pw");
+    assert_eq!(
+        (r.status, url),
+        (200, env.url("/backend/x")),
+        "{}",
+        env.og.log()
+    );
+    assert!(!jar.cookies.contains_key("octogate_8"));
+    let r = env.get(&mut jar, "/backend/y", NAV);
+    assert_eq!(r.status, 200, "the new session must be readable");
+}
+
+/// A protected page the site marks cacheable by anyone reaches the browser marked private (a
+/// shared cache in front of octogate would serve it to whoever asks next, signed in or not), and
+/// the site cannot set octogate's cookies.
+#[test]
+fn protected_pages_are_private_and_cannot_set_octogate_cookies() {
+    let env = Env::start(vec![bob()], "");
+    let mut jar = Jar::default();
+    env.sign_in(&mut jar, "/backend", "bob");
+    let session = jar.cookies["octogate"].clone();
+    let r = env.get(&mut jar, "/backend/cache-public", NAV);
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("cache-control"), Some("private, max-age=60"));
+    assert_eq!(r.headers_named("set-cookie"), vec!["site=keep; Path=/"]);
+    assert_eq!(jar.cookies["octogate"], session, "the site replaced the session");
+    assert!(!jar.cookies.contains_key("octogate_8"));
+    assert_eq!(env.get(&mut jar, "/backend", NAV).status, 200);
+}
+
 #[test]
 fn no_token_cookie_or_secret_in_the_log() {
     let secret = "cs-Zq8vK2pW9xR4mT7n";

@@ -106,13 +106,18 @@ pub(crate) fn write_session(
         .collect())
 }
 
-/// `Set-Cookie` values that clear the session cookie and its chunks.
-pub(crate) fn clear_session(ctx: &Ctx, chunks: usize) -> Vec<HeaderValue> {
+/// `Set-Cookie` values that clear the session cookie, its chunks and any stray chunk-like cookie
+/// the request brought ([`session::stray_chunk_names`]).
+pub(crate) fn clear_session(ctx: &Ctx, chunks: usize, headers: &HeaderMap) -> Vec<HeaderValue> {
     let name = &ctx.rt.cfg.session.cookie_name;
     let mut names = vec![name.clone()];
     for i in 0..chunks.clamp(1, session::MAX_CHUNKS) {
         names.push(format!("{name}_{i}"));
     }
+    names.extend(session::stray_chunk_names(
+        headers.get_all(http::header::COOKIE).iter(),
+        name,
+    ));
     session::clear_cookie_headers(name, &ctx.rt.session_attrs, &names)
         .into_iter()
         .filter_map(|h| HeaderValue::from_str(&h).ok())
@@ -253,7 +258,7 @@ pub(crate) async fn authenticate(
             tracing::info!(request_id = %ctx.request_id, reason, "session cookie rejected; treated as no session");
             app.audit()
                 .log(Event::SessionRejected, &ctx.audit_ctx(None, None), reason);
-            return unauthenticated(ctx, navigation, target, clear_session(ctx, chunks));
+            return unauthenticated(ctx, navigation, target, clear_session(ctx, chunks, headers));
         }
     };
     let mut dirty = false;
@@ -267,7 +272,7 @@ pub(crate) async fn authenticate(
                 &ctx.audit_ctx(Some(&data.identity.sub), data.identity.email.as_deref()),
                 &reason,
             );
-            return unauthenticated(ctx, navigation, target, clear_session(ctx, chunks));
+            return unauthenticated(ctx, navigation, target, clear_session(ctx, chunks, headers));
         }
         // Boxed: a refresh is rare and its IdP call's state is large; inline, it would sit in
         // every connection's request future.
@@ -291,7 +296,12 @@ pub(crate) async fn authenticate(
                     &ctx.audit_ctx(Some(&data.identity.sub), data.identity.email.as_deref()),
                     &reason,
                 );
-                return unauthenticated(ctx, navigation, target, clear_session(ctx, chunks));
+                return unauthenticated(
+                    ctx,
+                    navigation,
+                    target,
+                    clear_session(ctx, chunks, headers),
+                );
             }
             RefreshResult::Unavailable(reason) => {
                 app.metrics().refresh(false, "unavailable");
@@ -306,7 +316,7 @@ pub(crate) async fn authenticate(
                         outcome: "unauthorized",
                         response: with_cookies(
                             response::error(StatusCode::SERVICE_UNAVAILABLE, "Your session could not be re-checked with the identity provider, which is unreachable. Please try again shortly."),
-                            clear_session(ctx, chunks),
+                            clear_session(ctx, chunks, headers),
                         ),
                     };
                 }

@@ -371,6 +371,14 @@ async fn callback(app: &App, headers: &HeaderMap, query: &str, ctx: &Ctx) -> Res
                 ));
             }
             cookies.extend(c);
+            // A stray chunk-like cookie would make the new session unreadable.
+            cookies.extend(clear_cookies(
+                ctx,
+                &session::stray_chunk_names(
+                    headers.get_all(COOKIE).iter(),
+                    &rt.cfg.session.cookie_name,
+                ),
+            ));
         }
         Err(e) => {
             fail("session_too_large");

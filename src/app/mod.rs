@@ -342,6 +342,9 @@ impl App {
         };
         match sent {
             Ok((mut resp, t)) => {
+                if outcome == "proxied" {
+                    crate::proxy::headers::make_private(resp.headers_mut());
+                }
                 for c in set_cookies {
                     resp.headers_mut().append(http::header::SET_COOKIE, c);
                 }

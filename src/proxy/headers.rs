@@ -1,6 +1,8 @@
 //! Header hygiene: identity headers only octogate may set, hop-by-hop headers (RFC 9110 §7.6.1),
 //! and the `X-Forwarded-*` set.
-use http::header::{HeaderMap, HeaderName, HeaderValue, CONNECTION, UPGRADE};
+use http::header::{
+    HeaderMap, HeaderName, HeaderValue, CACHE_CONTROL, CONNECTION, SET_COOKIE, UPGRADE,
+};
 
 /// Exact (normalised) names of headers that could be mistaken for identity. Compared after
 /// lowercasing and mapping `_` to `-` (PHP maps both to `HTTP_X_FORWARDED_USER`).
@@ -141,21 +143,28 @@ pub fn strip_identity(headers: &mut HeaderMap, also_forwarding: bool) -> usize {
     n
 }
 
+/// Whether a cookie (`name=value` as in `Cookie`, or a `Set-Cookie` value) is one of octogate's:
+/// named `name` or `name_…`. A piece without `=` is a nameless cookie whose value is the whole
+/// piece; treating the piece as a name errs towards calling it ours.
+fn own_cookie(piece: &[u8], name: &str) -> bool {
+    let n = piece.split(|b| *b == b'=').next().unwrap_or_default();
+    crate::session::in_family(n.trim_ascii(), name)
+}
+
 /// Removes octogate's own cookies (the session, its chunks, pending sign-ins: every cookie named
 /// `name` or `name_…`) from the `Cookie` header sent upstream: the session is a bearer credential
 /// the site never needs to see. Works on bytes: a cookie with non-ASCII bytes (`city=Zürich`) in
-/// the same header must not make octogate pass the header on untouched.
+/// the same header must not make octogate pass the header on untouched. Several `Cookie` headers
+/// (HTTP/2 clients send one per cookie) become one, joined by `"; "` (RFC 9113 §8.2.3): an
+/// HTTP/1.1 server may join repeated headers with `", "`, which breaks cookie parsing.
 pub fn strip_own_cookies(headers: &mut HeaderMap, name: &str) {
-    if !headers.contains_key(http::header::COOKIE) {
+    let mut values = headers.get_all(http::header::COOKIE).iter();
+    if values.next().is_none() {
         return;
     }
-    // A piece without `=` is a nameless cookie whose value is the whole piece; treating the piece
-    // as a name errs towards removing it.
-    let ours = |piece: &[u8]| {
-        let n = piece.split(|b| *b == b'=').next().unwrap_or_default();
-        crate::session::in_family(n.trim_ascii(), name)
-    };
-    if !cookie_pieces(headers).any(ours) {
+    let several = values.next().is_some();
+    let ours = |piece: &[u8]| own_cookie(piece, name);
+    if !several && !cookie_pieces(headers).any(ours) {
         return;
     }
     let mut kept: Vec<u8> = Vec::new();
@@ -175,6 +184,87 @@ pub fn strip_own_cookies(headers: &mut HeaderMap, name: &str) {
             headers.insert(http::header::COOKIE, v);
         }
     }
+}
+
+/// Removes `Set-Cookie` headers of the upstream's response that would set one of octogate's own
+/// cookies (named `name` or `name_…`): a page of the site must not be able to replace, or plant a
+/// chunk beside, the session. Returns how many were removed (for the log).
+pub fn strip_own_set_cookies(headers: &mut HeaderMap, name: &str) -> usize {
+    let ours = |v: &HeaderValue| own_cookie(v.as_bytes(), name);
+    if !headers.get_all(SET_COOKIE).iter().any(ours) {
+        return 0;
+    }
+    let all: Vec<HeaderValue> = headers.get_all(SET_COOKIE).iter().cloned().collect();
+    headers.remove(SET_COOKIE);
+    let mut removed = 0;
+    for v in all {
+        if ours(&v) {
+            removed += 1;
+        } else {
+            headers.append(SET_COOKIE, v);
+        }
+    }
+    removed
+}
+
+/// Makes a response from the protected area uncacheable by shared caches: `Cache-Control` keeps
+/// its directives but for `public` and `s-maxage` (and the like), and says `private` unless it
+/// says `no-store`. The upstream does not know its pages sit behind a sign-in; a CDN or shared
+/// cache in front of octogate storing one would hand it (and the refreshed session cookie added
+/// to it) to whoever asks next, without octogate ever seeing the request.
+pub fn make_private(headers: &mut HeaderMap) {
+    /// Directives that let a shared cache store the response, or narrow `private` to some fields.
+    fn shared(d: &[u8]) -> bool {
+        let name = d
+            .split(|b| *b == b'=')
+            .next()
+            .unwrap_or_default()
+            .trim_ascii();
+        [
+            "public",
+            "s-maxage",
+            "proxy-revalidate",
+            "must-understand",
+            "private",
+        ]
+        .iter()
+        .any(|s| name.eq_ignore_ascii_case(s.as_bytes()))
+            && !d.eq_ignore_ascii_case(b"private")
+    }
+    fn keeps_it_private(d: &[u8]) -> bool {
+        d.eq_ignore_ascii_case(b"private") || d.eq_ignore_ascii_case(b"no-store")
+    }
+    if !headers.contains_key(CACHE_CONTROL) {
+        headers.insert(CACHE_CONTROL, HeaderValue::from_static("private"));
+        return;
+    }
+    if cache_directives(headers).any(keeps_it_private) && !cache_directives(headers).any(shared) {
+        return;
+    }
+    if cache_directives(headers).any(|d| d.contains(&b'"')) {
+        // Quoted arguments may hold commas: rather than splitting them, only `private` is kept.
+        headers.insert(CACHE_CONTROL, HeaderValue::from_static("private"));
+        return;
+    }
+    let mut out: Vec<u8> = b"private".to_vec();
+    for d in cache_directives(headers).filter(|d| !shared(d) && !d.eq_ignore_ascii_case(b"private"))
+    {
+        out.extend_from_slice(b", ");
+        out.extend_from_slice(d);
+    }
+    // Built from pieces of valid header values joined by ", ": always a valid value.
+    let value = HeaderValue::from_bytes(&out).unwrap_or(HeaderValue::from_static("private"));
+    headers.insert(CACHE_CONTROL, value);
+}
+
+/// The `,`-separated directives of every `Cache-Control` header, trimmed, as bytes.
+fn cache_directives(headers: &HeaderMap) -> impl Iterator<Item = &[u8]> {
+    headers
+        .get_all(CACHE_CONTROL)
+        .iter()
+        .flat_map(|v| v.as_bytes().split(|b| *b == b','))
+        .map(<[u8]>::trim_ascii)
+        .filter(|d| !d.is_empty())
 }
 
 /// The `;`-separated pieces of every `Cookie` header, trimmed, as bytes.
@@ -347,6 +437,87 @@ mod tests {
             );
         }
         h
+    }
+
+    fn cache_control(h: &HeaderMap) -> Vec<&str> {
+        h.get_all(CACHE_CONTROL)
+            .iter()
+            .map(|v| v.to_str().unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn protected_responses_are_never_left_to_shared_caches() {
+        for (given, want) in [
+            (vec![], "private"),
+            (vec!["public, max-age=3600"], "private, max-age=3600"),
+            (
+                vec!["PUBLIC", "s-maxage=60, max-age=5"],
+                "private, max-age=5",
+            ),
+            (vec!["max-age=60, proxy-revalidate"], "private, max-age=60"),
+            (vec!["no-store, public"], "private, no-store"),
+            (vec![r#"private="set-cookie", max-age=9"#], "private"),
+            (vec![r#"no-cache="a, b", public"#], "private"),
+            (vec!["max-age=60"], "private, max-age=60"),
+            (vec!["immutable, private, public"], "private, immutable"),
+        ] {
+            let mut h = HeaderMap::new();
+            for g in &given {
+                h.append(CACHE_CONTROL, HeaderValue::from_str(g).unwrap());
+            }
+            make_private(&mut h);
+            assert_eq!(cache_control(&h), vec![want], "{given:?}");
+        }
+        // Already private (or not stored at all): left exactly as sent.
+        for given in [
+            "no-cache, private",
+            "no-store",
+            "Private, max-age=0",
+            "no-store, must-revalidate",
+        ] {
+            let mut h = map(&[("cache-control", given)]);
+            make_private(&mut h);
+            assert_eq!(cache_control(&h), vec![given]);
+        }
+    }
+
+    #[test]
+    fn upstream_cannot_set_octogate_cookies() {
+        let mut h = map(&[
+            ("set-cookie", "octogate=evil; Path=/"),
+            ("set-cookie", "site=keep; Path=/"),
+            ("set-cookie", " octogate_8=x"),
+            ("set-cookie", "octogate_login_abc=y"),
+            ("set-cookie", "octogate"),
+            ("set-cookie", "octogatex=keep-too"),
+            ("x-other", "1"),
+        ]);
+        assert_eq!(strip_own_set_cookies(&mut h, "octogate"), 4);
+        let left: Vec<&str> = h
+            .get_all(SET_COOKIE)
+            .iter()
+            .map(|v| v.to_str().unwrap())
+            .collect();
+        assert_eq!(left, vec!["site=keep; Path=/", "octogatex=keep-too"]);
+        assert!(h.contains_key("x-other"));
+        let mut none = map(&[("set-cookie", "a=1")]);
+        assert_eq!(strip_own_set_cookies(&mut none, "octogate"), 0);
+        assert_eq!(none.get(SET_COOKIE).unwrap(), "a=1");
+    }
+
+    #[test]
+    fn several_cookie_headers_become_one() {
+        let mut h = map(&[("cookie", "a=1"), ("cookie", "b=2; c=3")]);
+        strip_own_cookies(&mut h, "octogate");
+        let all: Vec<_> = h.get_all("cookie").iter().collect();
+        assert_eq!(all, vec!["a=1; b=2; c=3"]);
+        let mut h = map(&[("cookie", "octogate=s"), ("cookie", "b=2")]);
+        strip_own_cookies(&mut h, "octogate");
+        assert_eq!(h.get_all("cookie").iter().collect::<Vec<_>>(), vec!["b=2"]);
+        let mut h = map(&[("cookie", "octogate=s"), ("cookie", "octogate_0=t")]);
+        strip_own_cookies(&mut h, "octogate");
+        assert!(!h.contains_key("cookie"));
     }
 
     #[test]

@@ -321,8 +321,21 @@ impl Upstream {
             ));
         }
         let (mut parts, body) = resp.into_parts();
-        headers::strip_hop_by_hop(&mut parts.headers);
+        self.clean_response_headers(&mut parts.headers);
         Ok((Response::from_parts(parts, body), upstream_time))
+    }
+
+    /// What of the upstream's response headers the client never gets: hop-by-hop headers, and
+    /// `Set-Cookie` for octogate's own cookies (a page must not replace or plant a session chunk).
+    fn clean_response_headers(&self, h: &mut http::HeaderMap) {
+        headers::strip_hop_by_hop(h);
+        let planted = headers::strip_own_set_cookies(h, &self.own_cookie);
+        if planted > 0 {
+            tracing::warn!(
+                removed = planted,
+                "the upstream's response set octogate's own cookie; Set-Cookie removed"
+            );
+        }
     }
 
     /// The proxy error for a pool error.
@@ -351,7 +364,7 @@ impl Upstream {
         if resp.status() != StatusCode::SWITCHING_PROTOCOLS {
             // The upstream declined the upgrade: an ordinary response.
             let (mut parts, body) = resp.into_parts();
-            headers::strip_hop_by_hop(&mut parts.headers);
+            self.clean_response_headers(&mut parts.headers);
             let body: Body = body.map_err(|e| Box::new(e) as BoxError).boxed();
             return Ok((Response::from_parts(parts, body), upstream_time));
         }
@@ -385,7 +398,7 @@ impl Upstream {
             }
         });
         let (mut parts, body) = resp.into_parts();
-        headers::strip_hop_by_hop(&mut parts.headers);
+        self.clean_response_headers(&mut parts.headers);
         parts
             .headers
             .insert(CONNECTION, HeaderValue::from_static("upgrade"));

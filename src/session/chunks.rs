@@ -305,10 +305,12 @@ pub fn names_with_prefix<'a>(
     out
 }
 
-/// Names of the cookies in the request that belong to the session cookie `name`: `name` itself
-/// and `name_<digits>` chunks (also out-of-range ones), deduplicated, at most 2 × [`MAX_CHUNKS`].
-/// Feed them to [`clear_cookie_headers`] to drop a session that could not be read.
-pub fn present_cookie_names<'a>(
+/// Names of cookies in the request that look like chunks of the session cookie `name` but that a
+/// session never has: an index of [`MAX_CHUNKS`] or more, or one not in canonical form (`name_00`).
+/// [`read`] refuses a request carrying one, so whatever clears or replaces the session must expire
+/// these too, or a single planted cookie (a script on the site, or the upstream) would make every
+/// sign-in end in a session that cannot be read: a sign-in loop.
+pub fn stray_chunk_names<'a>(
     cookie_headers: impl Iterator<Item = &'a http::HeaderValue>,
     name: &str,
 ) -> Vec<String> {
@@ -317,13 +319,8 @@ pub fn present_cookie_names<'a>(
         if out.len() >= 2 * MAX_CHUNKS {
             break;
         }
-        let ours = match kind(n, name) {
-            Kind::Unrelated => false,
-            Kind::Whole | Kind::Chunk(_) => true,
-            // Bound the name length we echo back.
-            Kind::BadChunk { .. } => n.len() <= name.len() + 4,
-        };
-        if !ours {
+        // Bound the name length echoed back.
+        if !matches!(kind(n, name), Kind::BadChunk { .. }) || n.len() > name.len() + 4 {
             continue;
         }
         if let Ok(s) = std::str::from_utf8(n) {
@@ -698,14 +695,18 @@ mod tests {
     }
 
     #[test]
-    fn present_names_and_clearing() {
+    fn stray_names_and_clearing() {
         let h = hv(&format!(
-            "a=1; {NAME}=x; {NAME}_0=x; {NAME}_9=y; {NAME}_login_abc=z; {NAME}=x; other_{NAME}=q"
+            "a=1; {NAME}=x; {NAME}_0=x; {NAME}_9=y; {NAME}_login_abc=z; {NAME}=x; other_{NAME}=q; {NAME}_00=z; {NAME}_8=w; {NAME}_9=again; {NAME}_123456=long"
         ));
-        let present = present_cookie_names([&h].into_iter(), NAME);
+        let stray = stray_chunk_names([&h].into_iter(), NAME);
         assert_eq!(
-            present,
-            vec![NAME.to_string(), format!("{NAME}_0"), format!("{NAME}_9")]
+            stray,
+            vec![
+                format!("{NAME}_9"),
+                format!("{NAME}_00"),
+                format!("{NAME}_8")
+            ]
         );
         let given = vec![
             NAME.to_string(),

@@ -15,8 +15,8 @@ mod model;
 mod opened;
 
 pub use chunks::{
-    clear_cookie_headers, in_family, names_with_prefix, present_cookie_names, read,
-    set_cookie_headers, CookieAttrs, MAX_CHUNKS, MAX_COOKIE_BYTES, SINGLE_COOKIE_LIMIT,
+    clear_cookie_headers, in_family, names_with_prefix, read, set_cookie_headers,
+    stray_chunk_names, CookieAttrs, MAX_CHUNKS, MAX_COOKIE_BYTES, SINGLE_COOKIE_LIMIT,
 };
 pub use cipher::{cookie_site, CookieCipher, MAX_SEALED_LEN};
 pub use model::{

@@ -80,7 +80,8 @@ impl Seen {
 /// answers 200 "ok". `/early` answers 413 before reading the request body, `/empty` answers 204, `/close-after` answers 200 with keep-alive framing and
 /// then closes the connection (as an upstream's idle timeout would), `/drop-next` answers 200 and
 /// then closes the connection without answering the next request on it (as an idle timeout
-/// striking while that request arrives would).
+/// striking while that request arrives would), a target ending in `/cache-public` answers with
+/// `Cache-Control: public, max-age=60` and `Set-Cookie` for `octogate`, `octogate_8` and `site`.
 pub struct Upstream {
     pub addr: SocketAddr,
     pub seen: Arc<Mutex<Vec<Seen>>>,
@@ -248,6 +249,11 @@ fn serve_upstream(
         }
         if target == "/empty" {
             w.write_all(b"HTTP/1.1 204 No Content\r\nx-upstream: yes\r\n\r\n")?;
+            continue;
+        }
+        if target.ends_with("/cache-public") {
+            // A page that asks shared caches to keep it, and tries to set octogate's cookies.
+            w.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\ncache-control: public, max-age=60\r\nset-cookie: octogate=evil; Path=/\r\nset-cookie: site=keep; Path=/\r\nset-cookie: octogate_8=x; Path=/\r\n\r\nok")?;
             continue;
         }
         if target == "/close-after" {
