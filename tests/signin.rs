@@ -1070,6 +1070,11 @@ fn sign_out_reaches_the_end_session_endpoint() {
     // Started by another site (a link, an image, a form): a confirmation page, nothing changed.
     for foreign in [
         "sec-fetch-site: cross-site\r\n",
+        // A sibling site of the same agency (or a page there) is same-site, not same-origin.
+        "sec-fetch-site: same-site\r\nsec-fetch-mode: navigate\r\nsec-fetch-dest: document\r\n",
+        // An image on a page of this very site.
+        "sec-fetch-site: same-origin\r\nsec-fetch-mode: no-cors\r\nsec-fetch-dest: image\r\n",
+        "sec-fetch-site: same-origin\r\nsec-fetch-mode: cors\r\nsec-fetch-dest: empty\r\n",
         "origin: https://evil.example\r\n",
         "origin: null\r\n",
     ] {
@@ -1097,12 +1102,17 @@ fn sign_out_reaches_the_end_session_endpoint() {
         );
     }
     assert!(log_has(&env.og, &["sign-out requested by another site"]));
+    // Not a GET (a form posted by another page): nothing changes either.
+    let r = request(env.og.addr, "POST", "/oauth2/sign_out", Some(&jar), NAV);
+    assert!(r.text().contains("octogate-signout-confirm"));
+    assert!(r.headers_named("set-cookie").is_empty(), "POST signed out");
+    assert_eq!(env.get(&mut jar, "/backend", NAV).status, 200);
     // The user's click on that page (or any same-site link) signs out.
     let r = env.get(
         &mut jar,
         "/oauth2/sign_out",
         &format!(
-            "{NAV}sec-fetch-site: same-origin\r\norigin: {}\r\n",
+            "{NAV}sec-fetch-site: same-origin\r\nsec-fetch-mode: navigate\r\nsec-fetch-dest: document\r\norigin: {}\r\n",
             env.url("").trim_end_matches('/')
         ),
     );

@@ -54,7 +54,7 @@ pub(crate) async fn dispatch(
         // Boxed: these wait on the IdP, and their state would otherwise sit inline in every
         // connection's request future.
         "/oauth2/callback" => Box::pin(callback(app, req.headers(), query, ctx)).await,
-        "/oauth2/sign_out" => sign_out(app, req.headers(), query, ctx),
+        "/oauth2/sign_out" => sign_out(app, req.method(), req.headers(), query, ctx),
         "/oauth2/userinfo" => userinfo(req.headers(), ctx),
         "/oauth2/auth" => Box::pin(forward_auth(app, req.headers(), ctx)).await,
         _ => response::error(StatusCode::NOT_FOUND, "No such octogate endpoint."),
@@ -402,12 +402,27 @@ async fn callback(app: &App, headers: &HeaderMap, query: &str, ctx: &Ctx) -> Res
     with_cookies(response::redirect(&login.rd), cookies)
 }
 
-/// Whether a request was started by another site (`Sec-Fetch-Site: cross-site`, or an `Origin`
-/// other than the public URL's). Browsers without Fetch Metadata send neither on a navigation.
-fn cross_site(headers: &HeaderMap, public_url: &url::Url) -> bool {
-    if headers
-        .get("sec-fetch-site")
-        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"cross-site"))
+/// Whether a sign-out request may have been made without the user meaning it: anything but a
+/// top-level navigation from this origin (or typed in). Fetch Metadata decides where the browser
+/// sends it: `Sec-Fetch-Site` must be `same-origin` or `none` (not `same-site`: a sibling site of
+/// the same agency, or any page there, counts as same-site), and `Sec-Fetch-Mode`/`-Dest`, when
+/// sent, must say a document navigation (not an image or a script on a page of this site). An
+/// `Origin` other than the public URL's counts too. Browsers without Fetch Metadata send none of
+/// these on a navigation.
+fn unintended(method: &http::Method, headers: &HeaderMap, public_url: &url::Url) -> bool {
+    if method != http::Method::GET {
+        return true;
+    }
+    let is = |name: &str, allowed: &[&[u8]]| {
+        headers.get(name).is_none_or(|v| {
+            allowed
+                .iter()
+                .any(|a| v.as_bytes().eq_ignore_ascii_case(a))
+        })
+    };
+    if !is("sec-fetch-site", &[b"same-origin", b"none"])
+        || !is("sec-fetch-mode", &[b"navigate"])
+        || !is("sec-fetch-dest", &[b"document"])
     {
         return true;
     }
@@ -416,13 +431,19 @@ fn cross_site(headers: &HeaderMap, public_url: &url::Url) -> bool {
         .is_some_and(|o| o.as_bytes() != public_url.origin().ascii_serialization().as_bytes())
 }
 
-fn sign_out(app: &App, headers: &HeaderMap, query: &str, ctx: &Ctx) -> Response<Body> {
+fn sign_out(
+    app: &App,
+    method: &http::Method,
+    headers: &HeaderMap,
+    query: &str,
+    ctx: &Ctx,
+) -> Response<Body> {
     let rt = &ctx.rt;
     // Sign-out is a GET link (the October shim redirects to it), so another site could sign a
     // user out with a link or an image (and end the IdP session too). Such a request only gets
     // a page with the same link: the user's click on it comes from this site.
-    if cross_site(headers, &rt.cfg.server.public_url) {
-        tracing::info!(request_id = %ctx.request_id, "sign-out requested by another site: asked to confirm");
+    if unintended(method, headers, &rt.cfg.server.public_url) {
+        tracing::info!(request_id = %ctx.request_id, "sign-out requested by another site or not by a navigation: asked to confirm");
         let href = if query.is_empty() {
             "/oauth2/sign_out".to_string()
         } else {
@@ -441,7 +462,7 @@ fn sign_out(app: &App, headers: &HeaderMap, query: &str, ctx: &Ctx) -> Response<
             StatusCode::OK,
             "octogate-signout-confirm",
             "Sign out?",
-            "Another site asked to sign you out of this one. Nothing has changed yet.",
+            "Something other than your click asked to sign you out of this site (another site, or an image or script on a page). Nothing has changed yet.",
             &extra,
         );
     }
