@@ -1289,6 +1289,14 @@ fn idp_access_denied_gives_a_clear_403() {
         &login_cookie_name("octogate", &state).unwrap()
     ));
     assert!(jar_session(&jar, "octogate").is_none());
+    // A crafted link (no sign-in of this browser behind it) shows nothing it carries.
+    let r = env.get(
+        &mut Jar::default(),
+        "/oauth2/callback?error=Account_locked_call_555-0100&error_description=Call+us&state=abc",
+        NAV,
+    );
+    assert_signin_error_page(&r, 403);
+    assert!(!r.text().contains("555-0100") && !r.text().contains("Call us"), "{}", r.text());
 }
 
 #[test]

@@ -206,8 +206,8 @@ async fn callback(app: &App, headers: &HeaderMap, query: &str, ctx: &Ctx) -> Res
             .filter(|c| c.is_ascii_graphic())
             .take(64)
             .collect();
-        // The IdP's free text is shown only on a response to this browser's own sign-in, so a
-        // crafted link cannot put arbitrary text on this site's pages.
+        // The IdP's error and free text are shown only on a response to this browser's own
+        // sign-in, so a crafted link cannot put text of its choosing on this site's pages.
         let desc: String = if state_ok {
             param(query, "error_description")
                 .unwrap_or_default()
@@ -219,7 +219,10 @@ async fn callback(app: &App, headers: &HeaderMap, query: &str, ctx: &Ctx) -> Res
             String::new()
         };
         tracing::warn!(request_id = %ctx.request_id, idp_error = %err, "the IdP returned an error to the callback");
-        let message = if err == "access_denied" {
+        let message = if !state_ok {
+            // Not this browser's sign-in (a crafted link): nothing from the query is shown.
+            "The identity provider refused a sign-in. Please start again.".to_string()
+        } else if err == "access_denied" {
             format!("The identity provider refused the sign-in ({err}). Most often your account is not assigned to this application in Okta; ask your administrator. {desc}")
         } else {
             format!("The identity provider refused the sign-in ({err}). {desc}")
