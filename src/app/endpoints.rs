@@ -542,7 +542,9 @@ fn userinfo(headers: &HeaderMap, ctx: &Ctx) -> Response<Body> {
 }
 
 /// Forward-auth for nginx `auth_request`, Traefik `forwardAuth`, Caddy `forward_auth`: 202 with
-/// the identity headers, 401 without a session, 403 when not allowed.
+/// the identity headers, 401 without a session, 403 when not allowed. The identity headers (the
+/// signed assertion among them) go only to a peer in `server.trusted_proxies`: anyone else (a
+/// script in the browser asking whether it is signed in) gets the status alone.
 async fn forward_auth(app: &App, headers: &HeaderMap, ctx: &Ctx) -> Response<Body> {
     let original = if ctx.peer_trusted {
         // nginx sets X-Original-URI (our example), Traefik and Caddy X-Forwarded-Uri; each of
@@ -591,8 +593,12 @@ async fn forward_auth(app: &App, headers: &HeaderMap, ctx: &Ctx) -> Response<Bod
             set_cookies,
         } => {
             let mut r = response::text(StatusCode::ACCEPTED, "");
-            for (k, v) in identity_headers.iter() {
-                r.headers_mut().insert(k.clone(), v.clone());
+            if ctx.peer_trusted {
+                for (k, v) in identity_headers.iter() {
+                    r.headers_mut().insert(k.clone(), v.clone());
+                }
+            } else {
+                tracing::debug!(request_id = %ctx.request_id, "forward-auth: identity headers withheld from a peer not in trusted_proxies");
             }
             with_cookies(r, set_cookies)
         }
