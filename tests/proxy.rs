@@ -916,7 +916,11 @@ fn upstream_cannot_set_octogate_cookies_and_cookie_lines_are_joined() {
     // The public site's caching is the site's business.
     assert_eq!(r.header("cache-control"), Some("public, max-age=60"));
     // Cookies in several header lines (as HTTP/2 clients send them) reach the site as one.
-    get(og.addr, "/", "cookie: a=1\r\ncookie: b=2; octogate=S\r\ncookie: c=3\r\n");
+    get(
+        og.addr,
+        "/",
+        "cookie: a=1\r\ncookie: b=2; octogate=S\r\ncookie: c=3\r\n",
+    );
     let seen = up.last().unwrap();
     let cookies: Vec<&str> = seen
         .headers

@@ -1296,7 +1296,11 @@ fn idp_access_denied_gives_a_clear_403() {
         NAV,
     );
     assert_signin_error_page(&r, 403);
-    assert!(!r.text().contains("555-0100") && !r.text().contains("Call us"), "{}", r.text());
+    assert!(
+        !r.text().contains("555-0100") && !r.text().contains("Call us"),
+        "{}",
+        r.text()
+    );
 }
 
 #[test]
@@ -1616,9 +1620,87 @@ fn protected_pages_are_private_and_cannot_set_octogate_cookies() {
     assert_eq!(r.status, 200);
     assert_eq!(r.header("cache-control"), Some("private, max-age=60"));
     assert_eq!(r.headers_named("set-cookie"), vec!["site=keep; Path=/"]);
-    assert_eq!(jar.cookies["octogate"], session, "the site replaced the session");
+    assert_eq!(
+        jar.cookies["octogate"], session,
+        "the site replaced the session"
+    );
     assert!(!jar.cookies.contains_key("octogate_8"));
     assert_eq!(env.get(&mut jar, "/backend", NAV).status, 200);
+}
+
+/// A WebSocket in the protected area: only this site's pages may open one (`Origin`), and it
+/// lasts no longer than the session goes unchecked (here until its refresh is due, 2 s).
+#[test]
+fn protected_websockets_check_origin_and_end_when_the_session_is_due() {
+    use std::io::{Read, Write};
+    let env = Env::start(vec![bob()], "refresh_interval = \"2s\"\n");
+    let mut jar = Jar::default();
+    env.sign_in(&mut jar, "/backend", "bob");
+    let own = env.url("").trim_end_matches('/').to_string();
+    let open = |origin: &str| {
+        let s = std::net::TcpStream::connect(env.og.addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        (&s).write_all(format!("GET /backend/ws HTTP/1.1\r\nhost: x\r\n{}connection: Upgrade\r\nupgrade: websocket\r\nsec-websocket-version: 13\r\nsec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\n{origin}\r\n", jar.header()).as_bytes()).unwrap();
+        let mut r = std::io::BufReader::new(s.try_clone().unwrap());
+        let resp = read_response_head(&mut r);
+        (s, r, resp)
+    };
+    let before = env.up.count();
+    for foreign in ["origin: https://evil.example\r\n", "origin: null\r\n"] {
+        let (_, _, status) = open(foreign);
+        assert_eq!(status, 403, "{foreign}");
+    }
+    assert_eq!(
+        env.up.count(),
+        before,
+        "a refused handshake reached the site"
+    );
+
+    let (s, mut r, status) = open(&format!("origin: {own}\r\n"));
+    assert_eq!(status, 101);
+    let opened = std::time::Instant::now();
+    // Traffic keeps flowing (the idle limit is far away); the tunnel still ends at the session's
+    // due refresh.
+    let frame = [0x81u8, 0x81, 1, 2, 3, 4, b'x' ^ 1];
+    let mut closed_after = None;
+    while opened.elapsed() < Duration::from_secs(8) {
+        if (&s).write_all(&frame).is_err() {
+            closed_after = Some(opened.elapsed());
+            break;
+        }
+        let mut back = [0u8; 7];
+        if r.read_exact(&mut back).is_err() {
+            closed_after = Some(opened.elapsed());
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let after = closed_after.expect("the tunnel outlived its session's due refresh");
+    assert!(
+        after <= Duration::from_secs(4),
+        "closed only after {after:?}"
+    );
+}
+
+/// Reads a response head; returns its status.
+fn read_response_head(r: &mut impl std::io::BufRead) -> u16 {
+    let mut status = 0;
+    loop {
+        let mut line = String::new();
+        if r.read_line(&mut line).unwrap_or(0) == 0 {
+            return status;
+        }
+        if status == 0 {
+            status = line
+                .split(' ')
+                .nth(1)
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(0);
+        }
+        if line == "\r\n" {
+            return status;
+        }
+    }
 }
 
 #[test]

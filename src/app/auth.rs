@@ -22,6 +22,8 @@ pub(crate) enum Outcome {
     Allowed {
         identity_headers: IdentityHeaders,
         set_cookies: Vec<HeaderValue>,
+        /// How long the session stays usable unchecked ([`SessionData::valid_for`]).
+        valid_for: std::time::Duration,
     },
     /// Answer directly.
     Respond {
@@ -376,6 +378,7 @@ pub(crate) async fn authenticate(
     Outcome::Allowed {
         identity_headers,
         set_cookies,
+        valid_for: data.valid_for(ctx.now(), &rt.times),
     }
 }
 

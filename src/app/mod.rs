@@ -144,9 +144,28 @@ impl App {
     fn tunnel_permit(
         &self,
         req: &Request<Incoming>,
+        protected: bool,
+        ctx: &Ctx,
     ) -> Result<Option<tokio::sync::OwnedSemaphorePermit>, Box<Response<Body>>> {
         if headers::upgrade_request(req.headers()).is_none() {
             return Ok(None);
+        }
+        // A browser sends the session cookie with a WebSocket handshake that a page of another
+        // origin starts (a sibling site of the agency is same-site, so even `SameSite=Lax` lets
+        // it through), and the page then reads what comes back: in the protected area only this
+        // site's own pages may open one. Browsers always send `Origin` on a WebSocket handshake;
+        // other clients may leave it out.
+        if protected {
+            let own = ctx.rt.cfg.server.public_url.origin().ascii_serialization();
+            if let Some(origin) = req.headers().get(http::header::ORIGIN) {
+                if origin.as_bytes() != own.as_bytes() {
+                    tracing::warn!(request_id = %ctx.request_id, "WebSocket upgrade refused: Origin is not this site's (403)");
+                    return Err(Box::new(response::error(
+                        StatusCode::FORBIDDEN,
+                        "A page of another site may not open this connection.",
+                    )));
+                }
+            }
         }
         match self.permits.clone().try_acquire_owned() {
             Ok(p) => Ok(Some(p)),
@@ -303,22 +322,28 @@ impl App {
             query: uri.query(),
             as_received: matches!(path, std::borrow::Cow::Borrowed(_)),
         };
-        let (identity, set_cookies, outcome) = match ctx.rt.rules.classify(&path) {
-            Area::Open | Area::PublicInProtected => (None, Vec::new(), "public"),
+        let (identity, set_cookies, outcome, valid_for) = match ctx.rt.rules.classify(&path) {
+            Area::Open | Area::PublicInProtected => (None, Vec::new(), "public", None),
             Area::Protected => {
                 let navigation = is_navigation(&req);
                 match auth::authenticate(self, req.headers(), ctx, navigation, &target).await {
                     auth::Outcome::Allowed {
                         identity_headers,
                         set_cookies,
-                    } => (Some(identity_headers), set_cookies, "proxied"),
+                        valid_for,
+                    } => (
+                        Some(identity_headers),
+                        set_cookies,
+                        "proxied",
+                        Some(valid_for),
+                    ),
                     auth::Outcome::Respond { outcome, response } => {
                         return (log_path(), outcome, None, response)
                     }
                 }
             }
         };
-        let tunnel_permit = match self.tunnel_permit(&req) {
+        let tunnel_permit = match self.tunnel_permit(&req, valid_for.is_some(), ctx) {
             Ok(p) => p,
             Err(resp) => return (log_path(), "refused", None, *resp),
         };
@@ -328,6 +353,7 @@ impl App {
             request_id: ctx.request_id.header(),
             from_trusted_proxy: ctx.peer_trusted,
             tunnel_permit,
+            tunnel_max_life: valid_for,
         };
         let prepared = ctx.rt.upstream.prepare(req, &target, fwd);
         // Nothing borrowed from the client's request is kept while the upstream answers: its

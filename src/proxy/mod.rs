@@ -79,6 +79,9 @@ pub struct Forwarding {
     pub from_trusted_proxy: bool,
     /// For a WebSocket upgrade: the connection permit the tunnel holds while it lives.
     pub tunnel_permit: Option<tokio::sync::OwnedSemaphorePermit>,
+    /// For a WebSocket upgrade in the protected area: how long the tunnel may live (the
+    /// session's [`valid_for`](crate::session::SessionData::valid_for)); `None` on public paths.
+    pub tunnel_max_life: Option<Duration>,
 }
 
 /// Where a request goes upstream: the normalised path octogate judged and the query as sent.
@@ -299,6 +302,7 @@ impl Upstream {
         let pending = client_upgrade.map(|client| PendingUpgrade {
             client,
             permit: fwd.tunnel_permit,
+            max_life: fwd.tunnel_max_life,
         });
         Ok(Prepared {
             out: Request::from_parts(parts, body),
@@ -382,7 +386,11 @@ impl Upstream {
         let mut resp = resp;
         let server_up = hyper::upgrade::on(&mut resp);
         let idle = self.tunnel_idle;
-        let PendingUpgrade { client, permit } = pending;
+        let PendingUpgrade {
+            client,
+            permit,
+            max_life,
+        } = pending;
         tokio::spawn(async move {
             match tokio::try_join!(client, server_up) {
                 Ok((c, s)) => {
@@ -390,6 +398,7 @@ impl Upstream {
                         hyper_util::rt::TokioIo::new(c),
                         hyper_util::rt::TokioIo::new(s),
                         idle,
+                        max_life,
                         permit,
                     )
                     .await;
@@ -440,6 +449,7 @@ where
 struct PendingUpgrade {
     client: hyper::upgrade::OnUpgrade,
     permit: Option<tokio::sync::OwnedSemaphorePermit>,
+    max_life: Option<Duration>,
 }
 
 /// Flattens an error and its sources into one line (no secrets: these are transport errors).

@@ -51,12 +51,22 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Activity<T> {
     }
 }
 
-/// Pumps bytes both ways until either side closes or nothing moves for `idle`. `permit` is held
-/// for the tunnel's life so tunnels count against `server.max_connections`.
+/// Resolves after `max_life`, or never.
+async fn lifetime(max_life: Option<Duration>) {
+    match max_life {
+        Some(d) => tokio::time::sleep(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Pumps bytes both ways until either side closes, nothing moves for `idle`, or `max_life` (if
+/// any) has passed. `permit` is held for the tunnel's life so tunnels count against
+/// `server.max_connections`.
 pub async fn pump<A, B>(
     client: A,
     upstream: B,
     idle: Duration,
+    max_life: Option<Duration>,
     permit: Option<tokio::sync::OwnedSemaphorePermit>,
 ) where
     A: AsyncRead + AsyncWrite + Unpin,
@@ -89,5 +99,6 @@ pub async fn pump<A, B>(
             }
         }
         _ = watchdog => tracing::info!(idle = ?idle, "upgraded connection closed after no traffic"),
+        _ = lifetime(max_life) => tracing::info!(after = ?max_life, "upgraded connection closed: the session it was opened with is due to be checked again"),
     }
 }

@@ -231,6 +231,28 @@ impl SessionData {
         SessionCheck::Valid
     }
 
+    /// How long the session stays usable without being looked at again: until the first of its
+    /// absolute expiry, its idle expiry and its next refresh (past a due refresh, the end of the
+    /// grace period). At least one second. What a long-lived connection opened with this
+    /// session (a WebSocket tunnel) may last: sign-out, removal from a group or deactivation
+    /// then reach it no later than they reach the next request.
+    pub fn valid_for(&self, now: u64, times: &SessionTimes) -> std::time::Duration {
+        let refresh_due = self
+            .last_refresh
+            .saturating_add(times.refresh_interval.as_secs());
+        let refresh_by = if now >= refresh_due {
+            refresh_due.saturating_add(times.refresh_grace.as_secs())
+        } else {
+            refresh_due
+        };
+        let until = self
+            .issued_at
+            .saturating_add(times.lifetime.as_secs())
+            .min(self.last_seen.saturating_add(times.idle_timeout.as_secs()))
+            .min(refresh_by);
+        std::time::Duration::from_secs(until.saturating_sub(now).max(1))
+    }
+
     /// Whether the refresh is overdue beyond the grace period
     /// (`now > last_refresh + refresh_interval + refresh_grace`): when the provider cannot be
     /// reached, the session must then fail closed.
@@ -389,6 +411,28 @@ mod tests {
                 .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
         }
         assert_ne!(random_token(16), random_token(16));
+    }
+
+    #[test]
+    fn valid_for_is_the_first_of_every_deadline() {
+        let t0 = 1_700_000_000u64;
+        let secs = |d: Duration| d.as_secs();
+        // The refresh (10 min) comes first.
+        assert_eq!(secs(session(t0, t0, t0).valid_for(t0, &times())), 600);
+        assert_eq!(secs(session(t0, t0, t0).valid_for(t0 + 599, &times())), 1);
+        // Past a due refresh (the IdP unreachable): the end of the grace period.
+        assert_eq!(secs(session(t0, t0, t0).valid_for(t0 + 700, &times())), 200);
+        // Idle expiry first.
+        let idle = session(t0, t0, t0 + 2 * H - 60);
+        assert_eq!(secs(idle.valid_for(t0 + 2 * H - 60, &times())), 60);
+        // Absolute expiry first.
+        let old = session(t0, t0 + 12 * H - 30, t0 + 12 * H - 30);
+        assert_eq!(secs(old.valid_for(t0 + 12 * H - 30, &times())), 30);
+        // Never zero, even when already past.
+        assert_eq!(
+            secs(session(t0, t0, t0).valid_for(t0 + 13 * H, &times())),
+            1
+        );
     }
 
     #[test]

@@ -233,7 +233,7 @@ fn serve_upstream(
             w.write_all(b"0\r\n\r\n")?;
             continue;
         }
-        if target == "/ws" {
+        if target.ends_with("/ws") {
             let key = get("sec-websocket-key").unwrap_or_default();
             let accept = ws_accept(&key);
             write!(w, "HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: Upgrade\r\nsec-websocket-accept: {accept}\r\n\r\n")?;
