@@ -332,6 +332,19 @@ async fn callback(app: &App, headers: &HeaderMap, query: &str, ctx: &Ctx) -> Res
                 .insert(http::header::RETRY_AFTER, HeaderValue::from_static("2"));
             return resp;
         }
+        Admission::Overloaded => {
+            fail("overloaded");
+            let mut resp = signin_error(
+                StatusCode::TOO_MANY_REQUESTS,
+                "Too many sign-in attempts",
+                "There are too many sign-in attempts on this site right now. Please wait a few seconds and reload this page.",
+                &login.rd,
+                Vec::new(),
+            );
+            resp.headers_mut()
+                .insert(http::header::RETRY_AFTER, HeaderValue::from_static("2"));
+            return resp;
+        }
     }
     let tokens = match rt
         .oidc

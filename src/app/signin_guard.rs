@@ -5,6 +5,10 @@
 //! ones from `/oauth2/start`, turns octogate into a driver of token-endpoint calls, which count
 //! against the IdP's rate limits for every site and user of the organisation.
 //!
+//! All clients together share a budget too ([`GLOBAL_BURST`], then [`GLOBAL_PER_SEC`] a second):
+//! many networks (an IPv6 /48 holds 65,536 /64s) must not add up to a flood either. When the
+//! tables are full, callbacks are refused rather than anything remembered being forgotten.
+//!
 //! An IPv6 client is counted by its /64 (one subscriber's network), so rotating addresses within
 //! it buys nothing. The buckets run on a monotonic clock (a wall-clock step back must not freeze
 //! them). Behind a load balancer, `server.trusted_proxies` must list it, or every client shares
@@ -20,9 +24,16 @@ use std::time::Instant;
 pub(crate) const BURST: u32 = 30;
 /// Seconds per callback regained.
 pub(crate) const REFILL_SECS: u64 = 2;
-/// Most redeemed states remembered (when full, expired ones go; then all).
+/// Callbacks all clients together may make at once.
+pub(crate) const GLOBAL_BURST: u32 = 120;
+/// Callbacks all clients together regain per second (far above any site's sign-ins, far below
+/// an IdP organisation's token-endpoint limit).
+pub(crate) const GLOBAL_PER_SEC: u32 = 10;
+/// Most redeemed states remembered (when full, expired ones go; if none has, callbacks are
+/// refused until some expire: a state is never forgotten while it could be replayed).
 const MAX_USED: usize = 20_000;
-/// Most client addresses tracked (when full, those back to a full burst go; then all).
+/// Most client addresses tracked (when full, those back to a full burst go; if none is, new
+/// addresses are refused until some are).
 const MAX_CLIENTS: usize = 10_000;
 
 /// Whether a callback may go on to the IdP.
@@ -34,6 +45,8 @@ pub(crate) enum Admission {
     Replayed,
     /// Too many callbacks from this client address; nothing recorded.
     RateLimited,
+    /// Too many callbacks from all clients together (or the tables are full); nothing recorded.
+    Overloaded,
 }
 
 #[derive(Default)]
@@ -42,6 +55,8 @@ struct Inner {
     used: HashMap<u64, u64>,
     /// Client address → (callbacks left, time of the last refill).
     clients: HashMap<IpAddr, (u32, u64)>,
+    /// All clients' budget: (callbacks left, time of the last refill); `None` until first used.
+    global: Option<(u32, u64)>,
 }
 
 /// The callback limits, shared by all requests.
@@ -86,19 +101,32 @@ impl SigninGuard {
         if inner.used.contains_key(&key) {
             return Admission::Replayed;
         }
-        if !inner.clients.contains_key(&client) {
-            make_room(&mut inner.clients, MAX_CLIENTS, |_, b| {
+        if !inner.clients.contains_key(&client)
+            && !make_room(&mut inner.clients, MAX_CLIENTS, |_, b| {
                 refill(*b, tick).0 < BURST
-            });
+            })
+        {
+            return Admission::Overloaded;
         }
-        let bucket = inner.clients.entry(client).or_insert((BURST, tick));
-        let (left, since) = refill(*bucket, tick);
+        let (left, since) = refill(
+            inner.clients.get(&client).copied().unwrap_or((BURST, tick)),
+            tick,
+        );
         if left == 0 {
-            *bucket = (0, since);
+            inner.clients.insert(client, (0, since));
             return Admission::RateLimited;
         }
-        *bucket = (left - 1, since);
-        make_room(&mut inner.used, MAX_USED, |_, until| *until > now);
+        let (global_left, global_since) =
+            refill_global(inner.global.unwrap_or((GLOBAL_BURST, tick)), tick);
+        if global_left == 0 {
+            inner.global = Some((0, global_since));
+            return Admission::Overloaded;
+        }
+        if !make_room(&mut inner.used, MAX_USED, |_, until| *until > now) {
+            return Admission::Overloaded;
+        }
+        inner.clients.insert(client, (left - 1, since));
+        inner.global = Some((global_left - 1, global_since));
         inner.used.insert(key, expires.max(now));
         Admission::Admitted
     }
@@ -108,15 +136,17 @@ impl SigninGuard {
     }
 }
 
-/// Before an insert into a full `map`: drop the entries `keep` rejects, and everything if that
-/// freed nothing (bounded memory, no bookkeeping per request).
-fn make_room<K, V>(map: &mut HashMap<K, V>, cap: usize, keep: impl FnMut(&K, &mut V) -> bool) {
+/// Before an insert into a full `map`: drop the entries `keep` rejects. Whether there is room
+/// now (bounded memory, no bookkeeping per request; nothing still needed is forgotten).
+fn make_room<K, V>(
+    map: &mut HashMap<K, V>,
+    cap: usize,
+    keep: impl FnMut(&K, &mut V) -> bool,
+) -> bool {
     if map.len() >= cap {
         map.retain(keep);
-        if map.len() >= cap {
-            map.clear();
-        }
     }
+    map.len() < cap
 }
 
 /// The address a client is counted by: itself for IPv4, its /64 for IPv6 (IPv4-mapped IPv6 as
@@ -144,6 +174,16 @@ fn refill((left, since): (u32, u64), now: u64) -> (u32, u64) {
         left.saturating_add(gained).min(BURST),
         since + periods * REFILL_SECS,
     )
+}
+
+/// The global budget `(left, since)` topped up for the time passed until `now`.
+fn refill_global((left, since): (u32, u64), now: u64) -> (u32, u64) {
+    let secs = now.saturating_sub(since);
+    if secs == 0 {
+        return (left, since);
+    }
+    let gained = u32::try_from(secs.saturating_mul(u64::from(GLOBAL_PER_SEC))).unwrap_or(u32::MAX);
+    (left.saturating_add(gained).min(GLOBAL_BURST), now)
 }
 
 #[cfg(test)]
@@ -230,6 +270,56 @@ mod tests {
             g.admit_t("z", IP, later, later + 600),
             Admission::RateLimited
         );
+    }
+
+    #[test]
+    fn all_clients_together_share_a_budget() {
+        let g = SigninGuard::default();
+        let client = |i: u32| IpAddr::V4(std::net::Ipv4Addr::from(0x0a00_0000 + i));
+        for i in 0..GLOBAL_BURST {
+            assert_eq!(
+                g.admit_t(&format!("s{i}"), client(i), 100, 700),
+                Admission::Admitted
+            );
+        }
+        // A new network, with its own budget untouched: refused all the same, nothing recorded.
+        assert_eq!(
+            g.admit_t("n", client(9999), 100, 700),
+            Admission::Overloaded
+        );
+        assert_eq!(
+            g.admit_t("n", client(9999), 100, 700),
+            Admission::Overloaded
+        );
+        // A second later, GLOBAL_PER_SEC more.
+        for i in 0..GLOBAL_PER_SEC {
+            assert_eq!(
+                g.admit_t(&format!("t{i}"), client(5000 + i), 101, 700),
+                Admission::Admitted
+            );
+        }
+        assert_eq!(
+            g.admit_t("n", client(9999), 101, 700),
+            Admission::Overloaded
+        );
+        assert_eq!(g.admit_t("n", client(9999), 102, 700), Admission::Admitted);
+    }
+
+    #[test]
+    fn full_tables_refuse_rather_than_forget() {
+        let mut m: HashMap<u32, u32> = (0..4).map(|i| (i, i)).collect();
+        assert!(
+            !make_room(&mut m, 4, |_, _| true),
+            "nothing may go: no room"
+        );
+        assert_eq!(m.len(), 4, "nothing forgotten");
+        assert!(make_room(&mut m, 4, |k, _| *k != 2));
+        assert_eq!(m.len(), 3);
+        assert!(
+            make_room(&mut m, 4, |_, _| true),
+            "room left: nothing dropped"
+        );
+        assert_eq!(m.len(), 3);
     }
 
     #[test]
