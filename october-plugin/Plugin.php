@@ -7,6 +7,7 @@ namespace Octogate\Sso;
 use Backend\Classes\BackendController;
 use BackendAuth;
 use Octogate\Sso\Classes\BackendMiddleware;
+use Octogate\Sso\Classes\FrontendMiddleware;
 use Octogate\Sso\Classes\SettingsAccess;
 use Octogate\Sso\Models\Settings;
 use System\Classes\PluginBase;
@@ -68,12 +69,15 @@ class Plugin extends PluginBase
     /**
      * Attach the middleware to every backend controller: it runs inside
      * the web middleware group (session started) and before the controller
-     * reads the logged-in user.
+     * reads the logged-in user. Everything else in the web group gets
+     * FrontendMiddleware: a backend login octogate no longer vouches for
+     * ends there too.
      */
     public function boot()
     {
         BackendController::extend(function ($controller) {
             $controller->middleware(BackendMiddleware::class);
         });
+        $this->app['router']->pushMiddlewareToGroup('web', FrontendMiddleware::class);
     }
 }

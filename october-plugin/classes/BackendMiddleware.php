@@ -33,9 +33,6 @@ class BackendMiddleware
 {
     public const HEADER = 'X-Octogate-Assertion';
 
-    /** logout() calls at most: each ends one level of impersonation. */
-    private const MAX_LOGOUTS = 3;
-
     /**
      * @param Request $request
      * @return mixed
@@ -188,6 +185,9 @@ class BackendMiddleware
         foreach ($state->toSession() as $key => $value) {
             $session->put($key, $value);
         }
+        // Every decision with a state rests on a valid assertion: octogate
+        // vouched for this login just now (see FrontendMiddleware).
+        $session->put(SessionState::KEY_SEEN, time());
     }
 
     /**
@@ -195,22 +195,7 @@ class BackendMiddleware
      */
     private function logout($session): void
     {
-        // While impersonating, October's logout() only ends the impersonation
-        // and the impersonator stays logged in: repeat (bounded) until nobody is.
-        for ($i = 0; $i < self::MAX_LOGOUTS && BackendAuth::getUser() !== null; $i++) {
-            BackendAuth::logout();
-        }
-        if (BackendAuth::getUser() !== null) {
-            Log::warning('octogate-sso: a backend user is still logged in after logout; invalidating the session');
-        }
-        foreach (array_keys((new SessionState(null, null, null, null, null))->toSession()) as $key) {
-            $session->forget($key);
-        }
-        // Drop everything else too (impersonation state, persisted auth) and
-        // give the session a new id.
-        if (method_exists($session, 'invalidate')) {
-            $session->invalidate();
-        }
+        BackendSession::end($session);
     }
 
     private function denied(string $reason, string $message): Response

@@ -162,7 +162,7 @@ final class Gate
         if ($same && $state->fingerprint !== null && hash_equals($state->fingerprint, $identity->fingerprint())) {
             return $authScreen
                 ? GateDecision::redirect($this->backendPrefix(), 'auth_screen')
-                : GateDecision::pass('logged_in');
+                : GateDecision::pass('logged_in', $state);
         }
 
         try {

@@ -15,6 +15,16 @@ final class SessionState
     public const KEY_SUB = 'octogate_sso.sub';
     public const KEY_USER_ID = 'octogate_sso.user_id';
     public const KEY_FINGERPRINT = 'octogate_sso.fingerprint';
+    /** When (unix time) octogate last vouched for this login with a valid assertion. */
+    public const KEY_SEEN = 'octogate_sso.seen';
+
+    /**
+     * How long (seconds) a login the shim made stays usable outside the
+     * backend after octogate last vouched for it (a backend request with a
+     * valid assertion): octogate's refresh interval by default, the time in
+     * which sign-out, group removal and deactivation reach the backend.
+     */
+    public const OUTSIDE_BACKEND_MAX_AGE = 300;
 
     /** @var int|null backend user logged in right now (framework's view) */
     public $loggedInUserId;
@@ -69,6 +79,26 @@ final class SessionState
             self::KEY_USER_ID => $this->userId,
             self::KEY_FINGERPRINT => $this->fingerprint,
         ];
+    }
+
+    /**
+     * Whether this login must end on a request outside the backend (where
+     * no assertion comes with requests): it is one the shim made (an
+     * octogate session id is stored) and octogate has not vouched for it
+     * within OUTSIDE_BACKEND_MAX_AGE seconds (or never, or in the future).
+     * Logins the shim did not make (break-glass) are left alone.
+     *
+     * @param mixed $seen the stored KEY_SEEN value
+     */
+    public function mustEndOutsideBackend($seen, int $now): bool
+    {
+        if ($this->loggedInUserId === null || $this->sid === null) {
+            return false;
+        }
+        if (!is_int($seen) || $seen > $now + 60) {
+            return true;
+        }
+        return $now - $seen > self::OUTSIDE_BACKEND_MAX_AGE;
     }
 
     /**

@@ -335,6 +335,26 @@ namespace Backend\Classes {
     }
 }
 
+namespace Illuminate\Routing {
+
+    /**
+     * Stand-in for Illuminate\Routing\Router (middleware groups only).
+     */
+    class Router
+    {
+        /** @var array<string, list<string>> */
+        public $middlewareGroups = [];
+
+        public function pushMiddlewareToGroup($group, $middleware)
+        {
+            if (!in_array($middleware, $this->middlewareGroups[$group] ?? [], true)) {
+                $this->middlewareGroups[$group][] = $middleware;
+            }
+            return $this;
+        }
+    }
+}
+
 namespace System\Classes {
 
     /**
@@ -426,6 +446,18 @@ namespace Illuminate\Http {
         public function getRequestUri()
         {
             return $this->uri;
+        }
+
+        /**
+         * Symfony's path info: the path below the base URL, not decoded.
+         */
+        public function getPathInfo()
+        {
+            $path = (string) parse_url($this->uri, PHP_URL_PATH);
+            if ($this->baseUrl !== '' && strpos($path, $this->baseUrl) === 0) {
+                $path = substr($path, strlen($this->baseUrl));
+            }
+            return $path === '' ? '/' : $path;
         }
 
         public function path()
@@ -646,9 +678,17 @@ namespace {
         /** @var list<array{0: string, 1: array<string, mixed>}> */
         public static $warnings = [];
 
+        /** @var list<array{0: string, 1: array<string, mixed>}> */
+        public static $infos = [];
+
         public static function warning($message, array $context = [])
         {
             self::$warnings[] = [(string) $message, $context];
+        }
+
+        public static function info($message, array $context = [])
+        {
+            self::$infos[] = [(string) $message, $context];
         }
     }
 
@@ -825,6 +865,7 @@ namespace {
             BackendAuth::$logins = [];
             BackendAuth::$logouts = 0;
             Log::$warnings = [];
+            Log::$infos = [];
             Config::$values = [];
         }
     }

@@ -20,7 +20,9 @@ use Octogate\Sso\Classes\BackendMiddleware;
 use Octogate\Sso\Classes\Core\IdentityProvisioner;
 use Octogate\Sso\Classes\Core\Identity;
 use Octogate\Sso\Classes\Core\ProvisioningException;
+use Octogate\Sso\Classes\Core\SessionState;
 use Octogate\Sso\Classes\DbSubLinkStore;
+use Octogate\Sso\Classes\FrontendMiddleware;
 use Octogate\Sso\Classes\OctoberUserDirectory;
 use Octogate\Sso\Updates\MakeSubCaseSensitive;
 use October\Rain\Database\StubQuery;
@@ -109,6 +111,77 @@ final class OctoberAdapterTest extends TestCase
         $this->assertCount(1, BackendAuth::$logins);
         $this->assertCount(1, AccessLog::$added);
         $this->assertSame(1, User::$passwordWrites, 'password set once, on create');
+    }
+
+    /**
+     * A request outside the backend through FrontendMiddleware; returns
+     * whether the next handler ran.
+     */
+    private function frontend(string $uri, string $baseUrl = ''): bool
+    {
+        $ran = false;
+        $request = new Request('GET', $uri, ['REMOTE_ADDR' => '10.0.0.2'], [], $this->session, $baseUrl);
+        (new FrontendMiddleware())->handle($request, function () use (&$ran) {
+            $ran = true;
+            return 'page';
+        });
+        return $ran;
+    }
+
+    public function testBackendLoginOutsideTheBackendLastsOnlyWhileOctogateVouchesForIt(): void
+    {
+        $this->send('GET', '/backend', $this->token());
+        $this->assertNotNull(BackendAuth::getUser());
+        $seen = $this->session->get(SessionState::KEY_SEEN);
+        $this->assertIsInt($seen);
+        $this->assertEqualsWithDelta(time(), $seen, 5);
+        // Every backend request with a valid assertion vouches again.
+        $this->session->put(SessionState::KEY_SEEN, time() - 200);
+        $this->send('GET', '/backend/cms', $this->token());
+        $this->assertEqualsWithDelta(time(), $this->session->get(SessionState::KEY_SEEN), 5);
+
+        // Recently vouched for: the public site sees the backend user (editor previews).
+        $this->assertTrue($this->frontend('/blog/post'));
+        $this->assertNotNull(BackendAuth::getUser());
+        $this->assertSame(0, BackendAuth::$logouts);
+
+        // Not for five minutes (octogate signed the user out, or dropped them): ended.
+        $this->session->put(SessionState::KEY_SEEN, time() - SessionState::OUTSIDE_BACKEND_MAX_AGE - 1);
+        $this->assertTrue($this->frontend('/blog/post'), 'the page itself is still served');
+        $this->assertNull(BackendAuth::getUser());
+        $this->assertNull($this->session->get(SessionState::KEY_SID));
+        $this->assertGreaterThan(0, $this->session->invalidations, "the session gets a new id");
+        $this->assertStringContainsString('ended outside the backend', Log::$infos[0][0] ?? '');
+    }
+
+    public function testFrontendMiddlewareLeavesBackendRequestsAndOtherLoginsAlone(): void
+    {
+        $this->send('GET', '/backend', $this->token());
+        $stale = time() - SessionState::OUTSIDE_BACKEND_MAX_AGE - 1;
+        // Backend requests are BackendMiddleware's (it checks every one).
+        foreach (['/backend', '/backend/cms/pages', '/b%61ckend/cms'] as $uri) {
+            $this->session->put(SessionState::KEY_SEEN, $stale);
+            $this->assertTrue($this->frontend($uri));
+            $this->assertNotNull(BackendAuth::getUser(), $uri);
+        }
+        // A subdirectory install: the backend is below the base URL.
+        $this->assertTrue($this->frontend('/cms/backend/x', '/cms'));
+        $this->assertNotNull(BackendAuth::getUser());
+        // Not the backend: a path that merely starts with its name.
+        $this->assertTrue($this->frontend('/backend-news'));
+        $this->assertNull(BackendAuth::getUser());
+
+        // A seen time in the future, or none at all: ended too.
+        $this->send('GET', '/backend', $this->token(['sid' => 'sid-two']));
+        $this->session->put(SessionState::KEY_SEEN, time() + 3600);
+        $this->frontend('/');
+        $this->assertNull(BackendAuth::getUser());
+
+        // A login the shim did not make (break-glass: no octogate session id) is left alone.
+        $user = User::find(User::seed(['login' => 'root', 'email' => 'root@example.com', 'is_activated' => true]));
+        BackendAuth::login($user, false);
+        $this->assertTrue($this->frontend('/'));
+        $this->assertSame($user, BackendAuth::getUser());
     }
 
     public function testNewSidLogsOutThenInAgainAndRecordsAccess(): void
@@ -209,7 +282,7 @@ final class OctoberAdapterTest extends TestCase
         $this->assertSame('/oauth2/sign_out', $r->getTargetUrl());
         $this->assertNull(BackendAuth::getUser(), 'neither the impersonated user nor ' . $ada->login);
         $this->assertSame(2, BackendAuth::$logouts);
-        $this->assertSame(1, $this->session->invalidations);
+        $this->assertGreaterThan(0, $this->session->invalidations, "the session gets a new id");
         $this->assertSame([], $this->session->data);
     }
 
@@ -543,13 +616,15 @@ final class OctoberAdapterTest extends TestCase
         $this->assertFalse(isset($fields->issuer->readOnly));
     }
 
-    public function testPluginBootAttachesMiddlewareToBackendController(): void
+    public function testPluginBootAttachesMiddlewareToBackendControllerAndWebGroup(): void
     {
-        (new Plugin())->boot();
+        $router = new \Illuminate\Routing\Router();
+        (new Plugin(['router' => $router]))->boot();
         $this->assertCount(1, BackendController::$extensions);
         $controller = new BackendController();
         (BackendController::$extensions[0])($controller);
         $this->assertSame([BackendMiddleware::class], $controller->middleware);
+        $this->assertSame(['web' => [FrontendMiddleware::class]], $router->middlewareGroups);
         $details = (new Plugin())->pluginDetails();
         $this->assertSame('Octogate SSO', $details['name']);
     }
