@@ -78,7 +78,7 @@ fn the_valid_config_loads() {
     let cfg = load_str(&valid(), "site.toml").expect("valid");
     assert_eq!(cfg.session.cookie_name, "__Host-octogate");
     assert!(cfg.session.secure);
-    assert_eq!(cfg.session.lifetime.as_secs(), 12 * 3600);
+    assert_eq!(cfg.session.lifetime.as_secs(), 8 * 3600);
     assert_eq!(cfg.access.roles.len(), 1);
     let summary = cfg.summary();
     assert!(

@@ -552,14 +552,14 @@ impl Validator<'_> {
         let lifetime = self.duration(
             &rss.lifetime,
             "session.lifetime",
-            "12h",
+            "8h",
             Duration::from_secs(60),
             Duration::from_secs(30 * 86400),
         );
         let idle_timeout = self.duration(
             &rss.idle_timeout,
             "session.idle_timeout",
-            "1h",
+            "30m",
             Duration::from_secs(60),
             Duration::from_secs(30 * 86400),
         );
