@@ -2,7 +2,7 @@
 //! RFC 8037) that octogate sends upstream in the `X-Octogate-Assertion` header for every request
 //! of a signed-in, allowed user.
 //!
-//! - [`Signer`] builds tokens (header `{"alg":"EdDSA","typ":"JWT","kid":KID}`, [`Claims`] payload).
+//! - [`Signer`] builds tokens (header `{"alg":"EdDSA","typ":"octogate-assertion+jwt","kid":KID}`, [`Claims`] payload).
 //! - [`AssertionCache`] reuses a token per session while more than half its lifetime is left.
 //! - [`Verifier`] checks tokens with exactly the rules and verdict order of the October shim's PHP
 //!   `AssertionVerifier` (see [`Verdict`]); it backs the demo backend and the shared test vectors.
@@ -25,6 +25,11 @@ mod verify;
 mod tests;
 
 pub use cache::{AssertionCache, IdentityHeaders, ASSERTION_HEADER};
+
+/// The JWS header's `typ`, set by the signer and required exactly by every verifier (RFC 8725
+/// §3.11 explicit typing): no other JWT, even one signed with the same key, passes as an
+/// assertion.
+pub const TYP: &str = "octogate-assertion+jwt";
 pub use jwks::jwks_json;
 pub use keys::{generate_keys, public_key_b64, KeyMaterial};
 pub use sign::{Signed, Signer};

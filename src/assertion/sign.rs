@@ -77,7 +77,10 @@ impl Signer {
     ) -> Signer {
         let kid = kid_for(&key.verifying_key());
         // kid is lowercase hex, so it needs no JSON escaping.
-        let header = format!("{{\"alg\":\"EdDSA\",\"typ\":\"JWT\",\"kid\":\"{kid}\"}}");
+        let header = format!(
+            "{{\"alg\":\"EdDSA\",\"typ\":\"{}\",\"kid\":\"{kid}\"}}",
+            super::TYP
+        );
         let header_b64 = b64url_encode(header.as_bytes());
         let lifetime_secs = lifetime.as_secs().clamp(1, MAX_LIFETIME_SECS);
         Signer {

@@ -64,7 +64,7 @@ fn good_claims() -> Value {
 }
 
 fn header_for(k: &SigningKey) -> Value {
-    json!({"alg": "EdDSA", "typ": "JWT", "kid": kid_for(&k.verifying_key())})
+    json!({"alg": "EdDSA", "typ": "octogate-assertion+jwt", "kid": kid_for(&k.verifying_key())})
 }
 
 /// A token from raw header and payload bytes, signed by `k`.
@@ -136,7 +136,7 @@ fn sign_verify_round_trip() {
     assert_eq!(
         String::from_utf8(header).unwrap(),
         format!(
-            "{{\"alg\":\"EdDSA\",\"typ\":\"JWT\",\"kid\":\"{}\"}}",
+            "{{\"alg\":\"EdDSA\",\"typ\":\"octogate-assertion+jwt\",\"kid\":\"{}\"}}",
             s.kid()
         )
     );
@@ -245,7 +245,23 @@ fn every_verdict() {
         code(&forge(&without(h.clone(), "alg"), &c, &k)),
         "unsupported_alg"
     );
-    assert_eq!(code(&forge(&without(h.clone(), "typ"), &c, &k)), "ok");
+    // explicit typing: typ is required, exactly
+    assert_eq!(
+        code(&forge(&without(h.clone(), "typ"), &c, &k)),
+        "malformed"
+    );
+    for typ in [
+        "JWT",
+        "jwt",
+        "OCTOGATE-ASSERTION+JWT",
+        "octogate-assertion+jwt ",
+    ] {
+        assert_eq!(
+            code(&forge(&with(h.clone(), "typ", json!(typ)), &c, &k)),
+            "malformed",
+            "{typ}"
+        );
+    }
 
     // 4. unknown_kid
     let stranger = key(42);
@@ -534,7 +550,7 @@ fn cache_resigns_on_changed_identity_grant_or_signer() {
     let t4 = cache.get_or_sign(&rotated, &swapped, &su, "sid", NOW + 1);
     assert!(t4.starts_with(&b64url_encode(
         format!(
-            "{{\"alg\":\"EdDSA\",\"typ\":\"JWT\",\"kid\":\"{}\"}}",
+            "{{\"alg\":\"EdDSA\",\"typ\":\"octogate-assertion+jwt\",\"kid\":\"{}\"}}",
             rotated.kid()
         )
         .as_bytes()

@@ -13,7 +13,7 @@ pub enum Verdict {
     #[error("oversized: token longer than 8192 bytes")]
     Oversized,
     /// 2/3. Not three strict base64url segments, header or payload not a JSON object, `typ`
-    /// present and not `"JWT"`, or `crit` present.
+    /// not exactly [`TYP`](super::TYP), or `crit` present.
     #[error("malformed: not a well-formed compact JWS")]
     Malformed,
     /// 3. Header `alg` missing or not exactly `"EdDSA"`.
@@ -113,7 +113,7 @@ impl Verifier {
         if header.get("alg").and_then(Value::as_str) != Some(ALG) {
             return Err(Verdict::UnsupportedAlg);
         }
-        if header.get("typ").is_some_and(|t| t.as_str() != Some("JWT"))
+        if header.get("typ").and_then(Value::as_str) != Some(super::TYP)
             || header.contains_key("crit")
         {
             return Err(Verdict::Malformed);

@@ -83,8 +83,8 @@ function claims(array $overrides = [], array $remove = []): array
 $k1 = keypair('primary');
 $k2 = keypair('rotated');
 $rogue = keypair('rogue, not configured');
-$h1 = ['alg' => 'EdDSA', 'typ' => 'JWT', 'kid' => $k1['kid']];
-$h2 = ['alg' => 'EdDSA', 'typ' => 'JWT', 'kid' => $k2['kid']];
+$h1 = ['alg' => 'EdDSA', 'typ' => 'octogate-assertion+jwt', 'kid' => $k1['kid']];
+$h2 = ['alg' => 'EdDSA', 'typ' => 'octogate-assertion+jwt', 'kid' => $k2['kid']];
 
 $valid = sign($h1, claims(), $k1['secret']);
 [$vh, $vp, $vs] = explode('.', $valid);
@@ -101,7 +101,7 @@ $add = function (string $name, string $token, string $expect, string $note = '')
 // --- accepted -------------------------------------------------------------
 $add('valid', $valid, 'ok');
 $add('valid_rotated_second_key', sign($h2, claims(), $k2['secret']), 'ok');
-$add('valid_without_typ', sign(['alg' => 'EdDSA', 'kid' => $k1['kid']], claims(), $k1['secret']), 'ok', 'typ is optional');
+$add('missing_typ', sign(['alg' => 'EdDSA', 'kid' => $k1['kid']], claims(), $k1['secret']), 'malformed', 'typ is required (explicit typing, RFC 8725 3.11)');
 $add('valid_superuser_publisher', sign($h1, claims(['role' => 'publisher', 'superuser' => true, 'groups' => []]), $k1['secret']), 'ok', 'empty groups array is fine');
 $add('valid_without_optional_profile_claims', sign($h1, claims([], ['email', 'name', 'preferred_username']), $k1['secret']), 'ok', 'email, name, preferred_username are not required by the verifier');
 $add('valid_email_verified_false', sign($h1, claims(['email_verified' => false]), $k1['secret']), 'ok', 'email_verified is optional; false is a well-typed value');
@@ -136,32 +136,35 @@ $add('signature_too_short', $vh . '.' . $vp . '.' . b64u(substr(sodium_crypto_si
 $add('signature_too_long', $vh . '.' . $vp . '.' . b64u(sodium_crypto_sign_detached($vh . '.' . $vp, $k1['secret']) . "\0"), 'bad_signature');
 $add('signature_empty_eddsa', $vh . '.' . $vp . '.', 'bad_signature');
 $add('signed_by_key2_with_kid1', sign($h1, claims(), $k2['secret']), 'bad_signature');
-$add('unknown_kid', sign(['alg' => 'EdDSA', 'typ' => 'JWT', 'kid' => $rogue['kid']], claims(), $rogue['secret']), 'unknown_kid');
-$add('missing_kid', sign(['alg' => 'EdDSA', 'typ' => 'JWT'], claims(), $k1['secret']), 'unknown_kid');
-$add('kid_uppercase_hex', sign(['alg' => 'EdDSA', 'typ' => 'JWT', 'kid' => strtoupper($k1['kid'])], claims(), $k1['secret']), 'unknown_kid');
-$add('kid_not_string', sign(['alg' => 'EdDSA', 'typ' => 'JWT', 'kid' => 12345], claims(), $k1['secret']), 'unknown_kid');
+$add('unknown_kid', sign(['alg' => 'EdDSA', 'typ' => 'octogate-assertion+jwt', 'kid' => $rogue['kid']], claims(), $rogue['secret']), 'unknown_kid');
+$add('missing_kid', sign(['alg' => 'EdDSA', 'typ' => 'octogate-assertion+jwt'], claims(), $k1['secret']), 'unknown_kid');
+$add('kid_uppercase_hex', sign(['alg' => 'EdDSA', 'typ' => 'octogate-assertion+jwt', 'kid' => strtoupper($k1['kid'])], claims(), $k1['secret']), 'unknown_kid');
+$add('kid_not_string', sign(['alg' => 'EdDSA', 'typ' => 'octogate-assertion+jwt', 'kid' => 12345], claims(), $k1['secret']), 'unknown_kid');
 
 // --- algorithm confusion ----------------------------------------------------
-$noneInput = b64u(json(['alg' => 'none', 'typ' => 'JWT', 'kid' => $k1['kid']])) . '.' . b64u(json(claims()));
+$noneInput = b64u(json(['alg' => 'none', 'typ' => 'octogate-assertion+jwt', 'kid' => $k1['kid']])) . '.' . b64u(json(claims()));
 $add('alg_none_empty_signature', $noneInput . '.', 'unsupported_alg');
-$add('alg_none_uppercase', b64u(json(['alg' => 'NONE', 'typ' => 'JWT', 'kid' => $k1['kid']])) . '.' . b64u(json(claims())) . '.', 'unsupported_alg');
-$hsInput = b64u(json(['alg' => 'HS256', 'typ' => 'JWT', 'kid' => $k1['kid']])) . '.' . b64u(json(claims()));
+$add('alg_none_uppercase', b64u(json(['alg' => 'NONE', 'typ' => 'octogate-assertion+jwt', 'kid' => $k1['kid']])) . '.' . b64u(json(claims())) . '.', 'unsupported_alg');
+$hsInput = b64u(json(['alg' => 'HS256', 'typ' => 'octogate-assertion+jwt', 'kid' => $k1['kid']])) . '.' . b64u(json(claims()));
 $add('alg_hs256_keyed_with_public_key', $hsInput . '.' . b64u(hash_hmac('sha256', $hsInput, $k1['public'], true)), 'unsupported_alg', 'HMAC with the raw public key bytes as secret');
-$hsInput64 = b64u(json(['alg' => 'HS256', 'typ' => 'JWT', 'kid' => $k1['kid']])) . '.' . b64u(json(claims()));
+$hsInput64 = b64u(json(['alg' => 'HS256', 'typ' => 'octogate-assertion+jwt', 'kid' => $k1['kid']])) . '.' . b64u(json(claims()));
 $add('alg_hs256_keyed_with_base64_public_key', $hsInput64 . '.' . b64u(hash_hmac('sha256', $hsInput64, base64_encode($k1['public']), true)), 'unsupported_alg');
-$add('alg_lowercase_eddsa', sign(['alg' => 'eddsa', 'typ' => 'JWT', 'kid' => $k1['kid']], claims(), $k1['secret']), 'unsupported_alg');
-$add('alg_trailing_space', sign(['alg' => 'EdDSA ', 'typ' => 'JWT', 'kid' => $k1['kid']], claims(), $k1['secret']), 'unsupported_alg');
-$add('alg_ed25519', sign(['alg' => 'Ed25519', 'typ' => 'JWT', 'kid' => $k1['kid']], claims(), $k1['secret']), 'unsupported_alg');
-$add('alg_es256', sign(['alg' => 'ES256', 'typ' => 'JWT', 'kid' => $k1['kid']], claims(), $k1['secret']), 'unsupported_alg');
-$add('alg_missing', sign(['typ' => 'JWT', 'kid' => $k1['kid']], claims(), $k1['secret']), 'unsupported_alg');
-$add('alg_array', sign(['alg' => ['EdDSA'], 'typ' => 'JWT', 'kid' => $k1['kid']], claims(), $k1['secret']), 'unsupported_alg');
+$add('alg_lowercase_eddsa', sign(['alg' => 'eddsa', 'typ' => 'octogate-assertion+jwt', 'kid' => $k1['kid']], claims(), $k1['secret']), 'unsupported_alg');
+$add('alg_trailing_space', sign(['alg' => 'EdDSA ', 'typ' => 'octogate-assertion+jwt', 'kid' => $k1['kid']], claims(), $k1['secret']), 'unsupported_alg');
+$add('alg_ed25519', sign(['alg' => 'Ed25519', 'typ' => 'octogate-assertion+jwt', 'kid' => $k1['kid']], claims(), $k1['secret']), 'unsupported_alg');
+$add('alg_es256', sign(['alg' => 'ES256', 'typ' => 'octogate-assertion+jwt', 'kid' => $k1['kid']], claims(), $k1['secret']), 'unsupported_alg');
+$add('alg_missing', sign(['typ' => 'octogate-assertion+jwt', 'kid' => $k1['kid']], claims(), $k1['secret']), 'unsupported_alg');
+$add('alg_array', sign(['alg' => ['EdDSA'], 'typ' => 'octogate-assertion+jwt', 'kid' => $k1['kid']], claims(), $k1['secret']), 'unsupported_alg');
 $add('alg_none_before_unknown_kid', b64u(json(['alg' => 'none'])) . '.' . b64u(json(claims())) . '.', 'unsupported_alg', 'alg is checked before kid');
 
 // --- header typ / crit ------------------------------------------------------
 $add('typ_at_jwt', sign(['alg' => 'EdDSA', 'typ' => 'at+jwt', 'kid' => $k1['kid']], claims(), $k1['secret']), 'malformed');
+$add('typ_plain_jwt', sign(['alg' => 'EdDSA', 'typ' => 'JWT', 'kid' => $k1['kid']], claims(), $k1['secret']), 'malformed', 'any other JWT signed with the key is not an assertion');
+$add('typ_uppercase', sign(['alg' => 'EdDSA', 'typ' => 'OCTOGATE-ASSERTION+JWT', 'kid' => $k1['kid']], claims(), $k1['secret']), 'malformed');
+$add('typ_not_string', sign(['alg' => 'EdDSA', 'typ' => ['octogate-assertion+jwt'], 'kid' => $k1['kid']], claims(), $k1['secret']), 'malformed');
 $add('typ_lowercase_jwt', sign(['alg' => 'EdDSA', 'typ' => 'jwt', 'kid' => $k1['kid']], claims(), $k1['secret']), 'malformed');
-$add('crit_header', sign(['alg' => 'EdDSA', 'typ' => 'JWT', 'kid' => $k1['kid'], 'crit' => ['exp']], claims(), $k1['secret']), 'malformed');
-$add('crit_header_empty', sign(['alg' => 'EdDSA', 'typ' => 'JWT', 'kid' => $k1['kid'], 'crit' => []], claims(), $k1['secret']), 'malformed');
+$add('crit_header', sign(['alg' => 'EdDSA', 'typ' => 'octogate-assertion+jwt', 'kid' => $k1['kid'], 'crit' => ['exp']], claims(), $k1['secret']), 'malformed');
+$add('crit_header_empty', sign(['alg' => 'EdDSA', 'typ' => 'octogate-assertion+jwt', 'kid' => $k1['kid'], 'crit' => []], claims(), $k1['secret']), 'malformed');
 
 // --- structure / encoding ---------------------------------------------------
 $add('empty_token', '', 'malformed');
@@ -197,16 +200,23 @@ $add('payload_invalid_utf8', sign_raw(json($h1), "{\"sub\":\"\xff\"}", $k1['secr
 $big = sign($h1, claims(['groups' => array_map(fn ($i) => sprintf('group-%05d', $i), range(1, 700))]), $k1['secret']);
 $add('oversized', $big, 'oversized', 'validly signed but longer than 8192 bytes');
 $add('oversized_garbage', str_repeat('A', 8193), 'oversized');
-/** Find a validly signed token of exactly $len bytes by padding jti and sid. */
+/**
+ * Find a validly signed token of exactly $len bytes by padding jti and sid,
+ * and the header with JSON whitespace (an unpadded base64url length is never
+ * 1 mod 4, so some lengths need the header one or two bytes longer).
+ */
 $sized = function (int $len) use ($h1, $k1): string {
-    for ($sid = 1; $sid < 8; $sid++) {
-        for ($jti = 5000; $jti < 7000; $jti++) {
-            $t = sign($h1, claims(['jti' => str_repeat('j', $jti), 'sid' => str_repeat('s', $sid)]), $k1['secret']);
-            if (strlen($t) === $len) {
-                return $t;
-            }
-            if (strlen($t) > $len) {
-                break;
+    for ($pad = 0; $pad < 3; $pad++) {
+        $header = '{' . str_repeat(' ', $pad) . substr(json($h1), 1);
+        for ($sid = 1; $sid < 8; $sid++) {
+            for ($jti = 4000; $jti < 7000; $jti++) {
+                $t = sign_raw($header, json(claims(['jti' => str_repeat('j', $jti), 'sid' => str_repeat('s', $sid)])), $k1['secret']);
+                if (strlen($t) === $len) {
+                    return $t;
+                }
+                if (strlen($t) > $len) {
+                    break;
+                }
             }
         }
     }

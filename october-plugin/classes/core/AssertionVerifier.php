@@ -141,7 +141,7 @@ final class AssertionVerifier
         if (!array_key_exists('alg', $header) || $header['alg'] !== 'EdDSA') {
             return Verdict::UNSUPPORTED_ALG;
         }
-        if (array_key_exists('typ', $header) && $header['typ'] !== 'JWT') {
+        if (($header['typ'] ?? null) !== Verdict::TYP) {
             return Verdict::MALFORMED;
         }
         if (array_key_exists('crit', $header)) {

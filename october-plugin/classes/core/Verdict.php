@@ -28,6 +28,13 @@ final class Verdict
     /** Largest accepted token, in bytes. */
     public const MAX_TOKEN_BYTES = 8192;
 
+    /**
+     * The JWS header's "typ", required exactly (RFC 8725 §3.11 explicit
+     * typing): no other JWT, even one signed with the same key, passes as
+     * an assertion.
+     */
+    public const TYP = 'octogate-assertion+jwt';
+
     /** Allowed clock skew, in seconds. */
     public const SKEW_SECONDS = 30;
 

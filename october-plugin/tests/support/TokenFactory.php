@@ -45,7 +45,7 @@ final class TokenFactory
         $claims = array_filter($claims, static function ($v): bool {
             return $v !== null;
         });
-        $input = Base64Url::encode(json_encode(['alg' => 'EdDSA', 'typ' => 'JWT', 'kid' => $this->kid], JSON_THROW_ON_ERROR))
+        $input = Base64Url::encode(json_encode(['alg' => 'EdDSA', 'typ' => 'octogate-assertion+jwt', 'kid' => $this->kid], JSON_THROW_ON_ERROR))
             . '.' . Base64Url::encode(json_encode($claims, JSON_UNESCAPED_SLASHES | JSON_THROW_ON_ERROR));
         return $input . '.' . Base64Url::encode(sodium_crypto_sign_detached($input, $this->secretKey));
     }

@@ -232,7 +232,7 @@ test('single sign-on across two octogate sites (browser e2e)', { timeout: 175_00
       // an assertion-shaped token signed by a key octogate/the shim have never seen
       const attacker = ed25519KeyPair();
       const now = Math.floor(Date.now() / 1000);
-      const head = b64url({ alg: 'EdDSA', typ: 'JWT' });
+      const head = b64url({ alg: 'EdDSA', typ: 'octogate-assertion+jwt' });
       const body = b64url({
         iss: site1Base, aud: 'site1', sub: 'u-bob', login: 'bob', email: 'bob@example.com', role: 'developer', superuser: true, iat: now, exp: now + 60,
       });
