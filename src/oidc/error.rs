@@ -25,7 +25,8 @@ pub enum TokenRejection {
     NonceMismatch,
     /// `at_hash` does not match the access token.
     AtHashMismatch,
-    /// `sub` missing, not a string or empty (or differs from the session's on refresh).
+    /// `sub` missing, not a string, empty or longer than 255 bytes (or differs from the
+    /// session's on refresh).
     MissingSub,
     /// The userinfo response names a different subject than the ID token.
     UserinfoSubMismatch,

@@ -578,6 +578,24 @@ fn missing_or_empty_sub() {
     rejects(&rs256(without(claims(), "sub")), R::MissingSub);
     rejects(&rs256(with(claims(), "sub", json!(""))), R::MissingSub);
     rejects(&rs256(with(claims(), "sub", json!(12))), R::MissingSub);
+    rejects(
+        &rs256(with(claims(), "sub", json!("s".repeat(256)))),
+        R::MissingSub,
+    );
+    // The longest a sub may be (OpenID Connect Core §2), and oversized profile claims dropped.
+    let long = rs256(with(
+        with(
+            with(claims(), "sub", json!("s".repeat(255))),
+            "name",
+            json!("n".repeat(257)),
+        ),
+        "email",
+        json!(format!("{}@example.com", "e".repeat(243))),
+    ));
+    let id = check(&long).expect("a 255-byte sub is accepted").identity;
+    assert_eq!(id.sub.len(), 255);
+    assert_eq!(id.name, None);
+    assert_eq!(id.email, None);
 }
 
 #[test]

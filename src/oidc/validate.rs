@@ -21,6 +21,15 @@ use crate::identity::Identity;
 
 /// Largest ID token considered (bytes); anything longer is [`TokenRejection::Malformed`].
 pub const MAX_ID_TOKEN_BYTES: usize = 64 * 1024;
+/// Longest `sub` accepted: "It MUST NOT exceed 255 ASCII characters in length" (OpenID Connect
+/// Core §2). Longer is treated as no subject.
+pub const MAX_SUB_LEN: usize = 255;
+/// Longest email kept (RFC 5321's path limit); a longer one counts as not released.
+const MAX_EMAIL_LEN: usize = 254;
+/// Longest `name` / `preferred_username` kept; longer ones count as not released. Together with
+/// the other limits this keeps a session cookie and an identity assertion within their bounds
+/// (the shim refuses assertions over 8 KiB), whatever the IdP puts in a profile.
+const MAX_PROFILE_LEN: usize = 256;
 
 /// Most keys tried for a token without `kid`.
 const MAX_CANDIDATE_KEYS: usize = 8;
@@ -164,7 +173,7 @@ pub fn validate_id_token(
     let claims: Map<String, Value> = b64_json(p64)?;
     check_claims(&claims, &alg, expected)?;
     let sub = match claims.get("sub") {
-        Some(Value::String(s)) if !s.is_empty() => s.clone(),
+        Some(Value::String(s)) if !s.is_empty() && s.len() <= MAX_SUB_LEN => s.clone(),
         _ => return Err(TokenRejection::MissingSub),
     };
     let expires_at = numeric_date(&claims, "exp")?.ok_or(TokenRejection::Malformed)?;
@@ -172,10 +181,10 @@ pub fn validate_id_token(
     Ok(VerifiedIdToken {
         identity: Identity {
             sub,
-            email: string_claim(&claims, "email"),
+            email: string_claim(&claims, "email", MAX_EMAIL_LEN),
             email_verified: matches!(claims.get("email_verified"), Some(Value::Bool(true))),
-            name: string_claim(&claims, "name"),
-            preferred_username: string_claim(&claims, "preferred_username"),
+            name: string_claim(&claims, "name", MAX_PROFILE_LEN),
+            preferred_username: string_claim(&claims, "preferred_username", MAX_PROFILE_LEN),
             groups: groups_from(&claims, expected.groups_claim),
         },
         has_groups_claim,
@@ -314,8 +323,12 @@ fn numeric_date(claims: &Map<String, Value>, name: &str) -> Result<Option<i64>, 
     }
 }
 
-fn string_claim(claims: &Map<String, Value>, name: &str) -> Option<String> {
-    claims.get(name).and_then(Value::as_str).map(str::to_string)
+fn string_claim(claims: &Map<String, Value>, name: &str, max: usize) -> Option<String> {
+    claims
+        .get(name)
+        .and_then(Value::as_str)
+        .filter(|s| s.len() <= max)
+        .map(str::to_string)
 }
 
 /// Groups from a claims object: an array of strings (non-strings skipped), a single string as one
