@@ -1074,7 +1074,9 @@ fn sign_out_reaches_the_end_session_endpoint() {
         "sec-fetch-site: same-site\r\nsec-fetch-mode: navigate\r\nsec-fetch-dest: document\r\n",
         // An image on a page of this very site.
         "sec-fetch-site: same-origin\r\nsec-fetch-mode: no-cors\r\nsec-fetch-dest: image\r\n",
-        "sec-fetch-site: same-origin\r\nsec-fetch-mode: cors\r\nsec-fetch-dest: empty\r\n",
+        "sec-fetch-site: same-origin\r\nsec-fetch-mode: no-cors\r\nsec-fetch-dest: script\r\n",
+        // A speculative prefetch (hovering the link) is not a click.
+        "sec-fetch-site: same-origin\r\nsec-fetch-mode: navigate\r\nsec-fetch-dest: document\r\nsec-purpose: prefetch\r\n",
         "origin: https://evil.example\r\n",
         "origin: null\r\n",
     ] {
@@ -1107,7 +1109,7 @@ fn sign_out_reaches_the_end_session_endpoint() {
     assert!(r.text().contains("octogate-signout-confirm"));
     assert!(r.headers_named("set-cookie").is_empty(), "POST signed out");
     assert_eq!(env.get(&mut jar, "/backend", NAV).status, 200);
-    // The user's click on that page (or any same-site link) signs out.
+    // The user's click on that page (a same-origin navigation) signs out.
     let r = env.get(
         &mut jar,
         "/oauth2/sign_out",
@@ -1701,6 +1703,24 @@ fn read_response_head(r: &mut impl std::io::BufRead) -> u16 {
             return status;
         }
     }
+}
+
+/// October v3's backend follows its sign-out link with a same-origin `fetch()` (its Turbo router)
+/// and the shim redirects that to `/oauth2/sign_out`: it signs out at once (only a script of this
+/// origin can send such a request, and it could navigate there anyway).
+#[test]
+fn sign_out_by_a_same_origin_fetch_signs_out() {
+    let env = Env::start(vec![bob()], "");
+    let mut jar = Jar::default();
+    env.sign_in(&mut jar, "/backend", "bob");
+    let r = env.get(
+        &mut jar,
+        "/oauth2/sign_out",
+        "accept: text/html\r\nsec-fetch-site: same-origin\r\nsec-fetch-mode: cors\r\nsec-fetch-dest: empty\r\n",
+    );
+    assert_eq!(r.status, 302, "{}", r.text());
+    assert!(clears_cookie(&r, "octogate"));
+    assert_redirect_to_signin(&env, &env.get(&mut jar, "/backend", NAV));
 }
 
 #[test]

@@ -418,25 +418,30 @@ async fn callback(app: &App, headers: &HeaderMap, query: &str, ctx: &Ctx) -> Res
     with_cookies(response::redirect(&login.rd), cookies)
 }
 
-/// Whether a sign-out request may have been made without the user meaning it: anything but a
-/// top-level navigation from this origin (or typed in). Fetch Metadata decides where the browser
-/// sends it: `Sec-Fetch-Site` must be `same-origin` or `none` (not `same-site`: a sibling site of
-/// the same agency, or any page there, counts as same-site), and `Sec-Fetch-Mode`/`-Dest`, when
-/// sent, must say a document navigation (not an image or a script on a page of this site). An
-/// `Origin` other than the public URL's counts too. Browsers without Fetch Metadata send none of
-/// these on a navigation.
+/// Whether a sign-out request may have been made without the user meaning it. Fetch Metadata
+/// tells where the browser sends it from: `Sec-Fetch-Site` must be `same-origin` or `none` (not
+/// `same-site`: a sibling site of the agency, or any page there, is same-site); `Sec-Fetch-Mode`
+/// must not be `no-cors` and `Sec-Fetch-Dest` must be `document` or `empty` (an `<img>`, a
+/// script or a style sheet on a page of this site — content an editor can add — is not a
+/// request to sign out); no `Sec-Purpose` (a speculative prefetch on hover is not a click). A
+/// same-origin `fetch()` (October v3's backend follows links with one, then the shim's redirect)
+/// is allowed: only a script of this origin can make one, and it could navigate anyway. An
+/// `Origin` other than the public URL's, or a method other than GET, counts too. Browsers without
+/// Fetch Metadata send none of these headers on a navigation.
 fn unintended(method: &http::Method, headers: &HeaderMap, public_url: &url::Url) -> bool {
-    if method != http::Method::GET {
+    if method != http::Method::GET || headers.contains_key("sec-purpose") {
         return true;
     }
     let is = |name: &str, allowed: &[&[u8]]| {
-        headers
-            .get(name)
-            .is_none_or(|v| allowed.iter().any(|a| v.as_bytes().eq_ignore_ascii_case(a)))
+        headers.get(name).is_none_or(|v| {
+            allowed
+                .iter()
+                .any(|a| v.as_bytes().eq_ignore_ascii_case(a))
+        })
     };
     if !is("sec-fetch-site", &[b"same-origin", b"none"])
-        || !is("sec-fetch-mode", &[b"navigate"])
-        || !is("sec-fetch-dest", &[b"document"])
+        || !is("sec-fetch-mode", &[b"navigate", b"cors", b"same-origin"])
+        || !is("sec-fetch-dest", &[b"document", b"empty"])
     {
         return true;
     }
