@@ -433,11 +433,9 @@ fn unintended(method: &http::Method, headers: &HeaderMap, public_url: &url::Url)
         return true;
     }
     let is = |name: &str, allowed: &[&[u8]]| {
-        headers.get(name).is_none_or(|v| {
-            allowed
-                .iter()
-                .any(|a| v.as_bytes().eq_ignore_ascii_case(a))
-        })
+        headers
+            .get(name)
+            .is_none_or(|v| allowed.iter().any(|a| v.as_bytes().eq_ignore_ascii_case(a)))
     };
     if !is("sec-fetch-site", &[b"same-origin", b"none"])
         || !is("sec-fetch-mode", &[b"navigate", b"cors", b"same-origin"])

@@ -147,8 +147,17 @@ pub fn strip_identity(headers: &mut HeaderMap, also_forwarding: bool) -> usize {
 /// named `name` or `name_…`. A piece without `=` is a nameless cookie whose value is the whole
 /// piece; treating the piece as a name errs towards calling it ours.
 fn own_cookie(piece: &[u8], name: &str) -> bool {
+    let piece = piece.trim_ascii();
     let n = piece.split(|b| *b == b'=').next().unwrap_or_default();
-    crate::session::in_family(n.trim_ascii(), name)
+    if crate::session::in_family(n.trim_ascii(), name) {
+        return true;
+    }
+    // `=octogate_8=x` sets a cookie with an empty name whose value a browser sends back as
+    // `octogate_8=x`.
+    match piece.strip_prefix(b"=") {
+        Some(rest) => own_cookie(rest, name),
+        None => false,
+    }
 }
 
 /// Removes octogate's own cookies (the session, its chunks, pending sign-ins: every cookie named
@@ -209,10 +218,20 @@ pub fn strip_own_set_cookies(headers: &mut HeaderMap, name: &str) -> usize {
 
 /// Makes a response from the protected area uncacheable by shared caches: `Cache-Control` keeps
 /// its directives but for `public` and `s-maxage` (and the like), and says `private` unless it
-/// says `no-store`. The upstream does not know its pages sit behind a sign-in; a CDN or shared
+/// says `no-store`; CDN-only caching headers (`CDN-Cache-Control`, `Surrogate-Control`) are
+/// removed. The upstream does not know its pages sit behind a sign-in; a CDN or shared
 /// cache in front of octogate storing one would hand it (and the refreshed session cookie added
 /// to it) to whoever asks next, without octogate ever seeing the request.
 pub fn make_private(headers: &mut HeaderMap) {
+    // Caching instructions for CDNs only (RFC 9213 and vendors'), which they follow over
+    // `Cache-Control`.
+    for cdn in [
+        "cdn-cache-control",
+        "cloudflare-cdn-cache-control",
+        "surrogate-control",
+    ] {
+        headers.remove(cdn);
+    }
     /// Directives that let a shared cache store the response, or narrow `private` to some fields.
     fn shared(d: &[u8]) -> bool {
         let name = d
@@ -242,8 +261,17 @@ pub fn make_private(headers: &mut HeaderMap) {
         return;
     }
     if cache_directives(headers).any(|d| d.contains(&b'"')) {
-        // Quoted arguments may hold commas: rather than splitting them, only `private` is kept.
-        headers.insert(CACHE_CONTROL, HeaderValue::from_static("private"));
+        // Quoted arguments may hold commas: rather than splitting them, the header is replaced,
+        // never less strict than it was for the browser's own cache.
+        let no_store = cache_directives(headers).any(|d| d.eq_ignore_ascii_case(b"no-store"));
+        headers.insert(
+            CACHE_CONTROL,
+            HeaderValue::from_static(if no_store {
+                "private, no-store"
+            } else {
+                "private, no-cache"
+            }),
+        );
         return;
     }
     let mut out: Vec<u8> = b"private".to_vec();
@@ -457,8 +485,12 @@ mod tests {
             ),
             (vec!["max-age=60, proxy-revalidate"], "private, max-age=60"),
             (vec!["no-store, public"], "private, no-store"),
-            (vec![r#"private="set-cookie", max-age=9"#], "private"),
-            (vec![r#"no-cache="a, b", public"#], "private"),
+            (
+                vec![r#"private="set-cookie", max-age=9"#],
+                "private, no-cache",
+            ),
+            (vec![r#"no-cache="a, b", public"#], "private, no-cache"),
+            (vec![r#"no-store, private="x""#], "private, no-store"),
             (vec!["max-age=60"], "private, max-age=60"),
             (vec!["immutable, private, public"], "private, immutable"),
         ] {
@@ -469,6 +501,15 @@ mod tests {
             make_private(&mut h);
             assert_eq!(cache_control(&h), vec![want], "{given:?}");
         }
+        // CDN-only instructions go.
+        let mut h = map(&[
+            ("cache-control", "private"),
+            ("cdn-cache-control", "max-age=600"),
+            ("Surrogate-Control", "max-age=600"),
+            ("cloudflare-cdn-cache-control", "max-age=600"),
+        ]);
+        make_private(&mut h);
+        assert_eq!(h.len(), 1, "{h:?}");
         // Already private (or not stored at all): left exactly as sent.
         for given in [
             "no-cache, private",
@@ -491,9 +532,11 @@ mod tests {
             ("set-cookie", "octogate_login_abc=y"),
             ("set-cookie", "octogate"),
             ("set-cookie", "octogatex=keep-too"),
+            ("set-cookie", "=octogate_8=x; Path=/"),
+            ("set-cookie", "==octogate=x"),
             ("x-other", "1"),
         ]);
-        assert_eq!(strip_own_set_cookies(&mut h, "octogate"), 4);
+        assert_eq!(strip_own_set_cookies(&mut h, "octogate"), 6);
         let left: Vec<&str> = h
             .get_all(SET_COOKIE)
             .iter()
