@@ -5,9 +5,11 @@
 //! ones from `/oauth2/start`, turns octogate into a driver of token-endpoint calls, which count
 //! against the IdP's rate limits for every site and user of the organisation.
 //!
-//! All clients together share a budget too ([`GLOBAL_BURST`], then [`GLOBAL_PER_SEC`] a second):
-//! many networks (an IPv6 /48 holds 65,536 /64s) must not add up to a flood either. When the
-//! tables are full, callbacks are refused rather than anything remembered being forgotten.
+//! Each wider network (an IPv4 /24, an IPv6 /48: what one customer or tunnel broker hands out)
+//! shares a budget too ([`WIDE_BURST`], then one per [`WIDE_REFILL_SECS`]), so that the 65,536
+//! /64s of one /48 do not add up to a flood either. (Not one budget for everybody: a handful of
+//! addresses could then keep every real user from signing in.) When the tables are full,
+//! callbacks are refused rather than anything remembered being forgotten.
 //!
 //! An IPv6 client is counted by its /64 (one subscriber's network), so rotating addresses within
 //! it buys nothing. The buckets run on a monotonic clock (a wall-clock step back must not freeze
@@ -24,16 +26,15 @@ use std::time::Instant;
 pub(crate) const BURST: u32 = 30;
 /// Seconds per callback regained.
 pub(crate) const REFILL_SECS: u64 = 2;
-/// Callbacks all clients together may make at once.
-pub(crate) const GLOBAL_BURST: u32 = 120;
-/// Callbacks all clients together regain per second (far above any site's sign-ins, far below
-/// an IdP organisation's token-endpoint limit).
-pub(crate) const GLOBAL_PER_SEC: u32 = 10;
+/// Callbacks a wider network (IPv4 /24, IPv6 /48) may make at once.
+pub(crate) const WIDE_BURST: u32 = 60;
+/// Seconds per callback a wider network regains.
+pub(crate) const WIDE_REFILL_SECS: u64 = 1;
 /// Most redeemed states remembered (when full, expired ones go; if none has, callbacks are
 /// refused until some expire: a state is never forgotten while it could be replayed).
 const MAX_USED: usize = 20_000;
-/// Most client addresses tracked (when full, those back to a full burst go; if none is, new
-/// addresses are refused until some are).
+/// Most client addresses (and, separately, wider networks) tracked (when full, those back to a
+/// full burst go; if none is, new ones are refused until some are).
 const MAX_CLIENTS: usize = 10_000;
 
 /// Whether a callback may go on to the IdP.
@@ -45,7 +46,7 @@ pub(crate) enum Admission {
     Replayed,
     /// Too many callbacks from this client address; nothing recorded.
     RateLimited,
-    /// Too many callbacks from all clients together (or the tables are full); nothing recorded.
+    /// The tables are full (more networks at once than tracked); nothing recorded.
     Overloaded,
 }
 
@@ -55,8 +56,8 @@ struct Inner {
     used: HashMap<u64, u64>,
     /// Client address → (callbacks left, time of the last refill).
     clients: HashMap<IpAddr, (u32, u64)>,
-    /// All clients' budget: (callbacks left, time of the last refill); `None` until first used.
-    global: Option<(u32, u64)>,
+    /// Wider network (IPv4 /24, IPv6 /48) → (callbacks left, time of the last refill).
+    wide: HashMap<IpAddr, (u32, u64)>,
 }
 
 /// The callback limits, shared by all requests.
@@ -96,6 +97,7 @@ impl SigninGuard {
         tick: u64,
     ) -> Admission {
         let key = self.hasher.hash_one(state);
+        let wide = wide_network_of(client);
         let client = network_of(client);
         let mut inner = self.lock();
         if inner.used.contains_key(&key) {
@@ -108,6 +110,13 @@ impl SigninGuard {
         {
             return Admission::Overloaded;
         }
+        if !inner.wide.contains_key(&wide)
+            && !make_room(&mut inner.wide, MAX_CLIENTS, |_, b| {
+                refill_by(*b, tick, WIDE_BURST, WIDE_REFILL_SECS).0 < WIDE_BURST
+            })
+        {
+            return Admission::Overloaded;
+        }
         let (left, since) = refill(
             inner.clients.get(&client).copied().unwrap_or((BURST, tick)),
             tick,
@@ -116,17 +125,21 @@ impl SigninGuard {
             inner.clients.insert(client, (0, since));
             return Admission::RateLimited;
         }
-        let (global_left, global_since) =
-            refill_global(inner.global.unwrap_or((GLOBAL_BURST, tick)), tick);
-        if global_left == 0 {
-            inner.global = Some((0, global_since));
-            return Admission::Overloaded;
+        let (wide_left, wide_since) = refill_by(
+            inner.wide.get(&wide).copied().unwrap_or((WIDE_BURST, tick)),
+            tick,
+            WIDE_BURST,
+            WIDE_REFILL_SECS,
+        );
+        if wide_left == 0 {
+            inner.wide.insert(wide, (0, wide_since));
+            return Admission::RateLimited;
         }
         if !make_room(&mut inner.used, MAX_USED, |_, until| *until > now) {
             return Admission::Overloaded;
         }
         inner.clients.insert(client, (left - 1, since));
-        inner.global = Some((global_left - 1, global_since));
+        inner.wide.insert(wide, (wide_left - 1, wide_since));
         inner.used.insert(key, expires.max(now));
         Admission::Admitted
     }
@@ -163,27 +176,33 @@ fn network_of(ip: IpAddr) -> IpAddr {
     }
 }
 
-/// A bucket `(left, since)` topped up for the time passed until `now`.
-fn refill((left, since): (u32, u64), now: u64) -> (u32, u64) {
-    let periods = now.saturating_sub(since) / REFILL_SECS;
+/// The wider network a client belongs to: its IPv4 /24 or IPv6 /48 (IPv4-mapped IPv6 as IPv4).
+fn wide_network_of(ip: IpAddr) -> IpAddr {
+    match network_of(ip) {
+        IpAddr::V4(v4) => IpAddr::V4(std::net::Ipv4Addr::from(u32::from(v4) & 0xffff_ff00)),
+        IpAddr::V6(v6) => IpAddr::V6(std::net::Ipv6Addr::from(
+            u128::from(v6) & !((1u128 << 80) - 1),
+        )),
+    }
+}
+
+/// A client's bucket `(left, since)` topped up for the time passed until `now`.
+fn refill(bucket: (u32, u64), now: u64) -> (u32, u64) {
+    refill_by(bucket, now, BURST, REFILL_SECS)
+}
+
+/// A bucket `(left, since)` of at most `burst`, regaining one per `period` seconds, topped up
+/// for the time passed until `now`.
+fn refill_by((left, since): (u32, u64), now: u64, burst: u32, period: u64) -> (u32, u64) {
+    let periods = now.saturating_sub(since) / period;
     if periods == 0 {
         return (left, since);
     }
     let gained = u32::try_from(periods).unwrap_or(u32::MAX);
     (
-        left.saturating_add(gained).min(BURST),
-        since + periods * REFILL_SECS,
+        left.saturating_add(gained).min(burst),
+        since.saturating_add(periods.saturating_mul(period)),
     )
-}
-
-/// The global budget `(left, since)` topped up for the time passed until `now`.
-fn refill_global((left, since): (u32, u64), now: u64) -> (u32, u64) {
-    let secs = now.saturating_sub(since);
-    if secs == 0 {
-        return (left, since);
-    }
-    let gained = u32::try_from(secs.saturating_mul(u64::from(GLOBAL_PER_SEC))).unwrap_or(u32::MAX);
-    (left.saturating_add(gained).min(GLOBAL_BURST), now)
 }
 
 #[cfg(test)]
@@ -273,36 +292,47 @@ mod tests {
     }
 
     #[test]
-    fn all_clients_together_share_a_budget() {
+    fn a_wider_network_shares_a_budget_and_others_are_unaffected() {
         let g = SigninGuard::default();
-        let client = |i: u32| IpAddr::V4(std::net::Ipv4Addr::from(0x0a00_0000 + i));
-        for i in 0..GLOBAL_BURST {
+        // One /48, a different /64 for every callback: the /48's budget still runs out.
+        let in_48 = |i: u128| {
+            IpAddr::V6(std::net::Ipv6Addr::from(
+                (0x2001_0db8_0001_u128 << 80) | (i << 64),
+            ))
+        };
+        for i in 0..u128::from(WIDE_BURST) {
             assert_eq!(
-                g.admit_t(&format!("s{i}"), client(i), 100, 700),
-                Admission::Admitted
-            );
-        }
-        // A new network, with its own budget untouched: refused all the same, nothing recorded.
-        assert_eq!(
-            g.admit_t("n", client(9999), 100, 700),
-            Admission::Overloaded
-        );
-        assert_eq!(
-            g.admit_t("n", client(9999), 100, 700),
-            Admission::Overloaded
-        );
-        // A second later, GLOBAL_PER_SEC more.
-        for i in 0..GLOBAL_PER_SEC {
-            assert_eq!(
-                g.admit_t(&format!("t{i}"), client(5000 + i), 101, 700),
+                g.admit_t(&format!("s{i}"), in_48(i), 100, 700),
                 Admission::Admitted
             );
         }
         assert_eq!(
-            g.admit_t("n", client(9999), 101, 700),
-            Admission::Overloaded
+            g.admit_t("n", in_48(9999), 100, 700),
+            Admission::RateLimited
         );
-        assert_eq!(g.admit_t("n", client(9999), 102, 700), Admission::Admitted);
+        // Another /48, another /24: their own budgets.
+        let other_48 = IpAddr::V6(std::net::Ipv6Addr::from(0x2001_0db8_0002_u128 << 80));
+        assert_eq!(g.admit_t("o6", other_48, 100, 700), Admission::Admitted);
+        assert_eq!(g.admit_t("o4", OTHER, 100, 700), Admission::Admitted);
+        // One IPv4 /24: the same, across its addresses.
+        let in_24 = |i: u32| IpAddr::V4(std::net::Ipv4Addr::new(198, 51, 100, i as u8));
+        let mut admitted = 0;
+        for i in 0..(WIDE_BURST * 2) {
+            if g.admit_t(&format!("v4-{i}"), in_24(i % 250), 100, 700) == Admission::Admitted {
+                admitted += 1;
+            }
+        }
+        assert_eq!(admitted, WIDE_BURST);
+        // It regains one per WIDE_REFILL_SECS.
+        assert_eq!(
+            g.admit_t("n", in_48(9999), 100 + WIDE_REFILL_SECS, 700),
+            Admission::Admitted
+        );
+        assert_eq!(wide_network_of(in_48(5)), in_48(0));
+        assert_eq!(
+            wide_network_of(IpAddr::V4(std::net::Ipv4Addr::new(198, 51, 100, 77))),
+            in_24(0)
+        );
     }
 
     #[test]
