@@ -6,6 +6,7 @@ namespace Octogate\Sso;
 
 use Backend\Classes\BackendController;
 use BackendAuth;
+use Config;
 use Octogate\Sso\Classes\BackendMiddleware;
 use Octogate\Sso\Classes\FrontendMiddleware;
 use Octogate\Sso\Classes\SettingsAccess;
@@ -78,6 +79,11 @@ class Plugin extends PluginBase
         BackendController::extend(function ($controller) {
             $controller->middleware(BackendMiddleware::class);
         });
-        $this->app['router']->pushMiddlewareToGroup('web', FrontendMiddleware::class);
+        // The CMS's routes use the web group; October v3 lets a site choose
+        // another one for them (cms.middleware_group).
+        $router = $this->app['router'];
+        foreach (array_unique(['web', (string) Config::get('cms.middleware_group', 'web')]) as $group) {
+            $router->pushMiddlewareToGroup($group, FrontendMiddleware::class);
+        }
     }
 }

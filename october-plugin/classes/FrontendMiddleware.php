@@ -6,7 +6,6 @@ namespace Octogate\Sso\Classes;
 
 use BackendAuth;
 use Closure;
-use Config;
 use Illuminate\Http\Request;
 use Log;
 use Octogate\Sso\Classes\Core\SessionState;
@@ -20,8 +19,10 @@ use Octogate\Sso\Classes\Core\SessionState;
  * octogate signed the user out, dropped them from the group or saw them
  * deactivated. So outside the backend such a login ends once octogate has
  * not vouched for it (a backend request with a valid assertion) for
- * SessionState::OUTSIDE_BACKEND_MAX_AGE seconds. Backend requests are left
- * to BackendMiddleware, which checks every one of them.
+ * SessionState::OUTSIDE_BACKEND_MAX_AGE seconds. Requests routed to
+ * October's BackendController are left to BackendMiddleware, which checks
+ * every one of them; anything else (a plugin route under the backend URI
+ * included) is checked here.
  */
 class FrontendMiddleware
 {
@@ -31,10 +32,13 @@ class FrontendMiddleware
      */
     public function handle($request, Closure $next)
     {
+        if (!$request->hasSession()) {
+            return $next($request);
+        }
         $session = $request->session();
         // Only a login the shim made carries an octogate session id: anonymous
         // visitors cost nothing more than this read.
-        if ($session === null || $session->get(SessionState::KEY_SID) === null || self::isBackendRequest($request)) {
+        if ($session->get(SessionState::KEY_SID) === null || self::routedToBackendController($request)) {
             return $next($request);
         }
         $user = BackendAuth::getUser();
@@ -52,16 +56,18 @@ class FrontendMiddleware
     }
 
     /**
-     * Whether October routes this request to the backend: its path below
-     * the base URL, percent-decoded, is the backend URI or below it (as the
-     * backend route matches it, case-sensitively).
+     * Whether the matched route is October's BackendController (which
+     * BackendMiddleware guards). Decided by the route, not the path: a
+     * plugin route registered under the backend URI is not guarded there.
      *
      * @param Request $request
      */
-    private static function isBackendRequest($request): bool
+    private static function routedToBackendController($request): bool
     {
-        $uri = trim((string) Config::get('backend.uri', Config::get('cms.backendUri', 'backend')), '/');
-        $path = trim(rawurldecode((string) $request->getPathInfo()), '/');
-        return $path === $uri || strncmp($path, $uri . '/', strlen($uri) + 1) === 0;
+        $route = $request->route();
+        if (!is_object($route) || !method_exists($route, 'getActionName')) {
+            return false;
+        }
+        return strpos((string) $route->getActionName(), 'Backend\\Classes\\BackendController') === 0;
     }
 }

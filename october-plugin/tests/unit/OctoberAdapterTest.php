@@ -117,10 +117,11 @@ final class OctoberAdapterTest extends TestCase
      * A request outside the backend through FrontendMiddleware; returns
      * whether the next handler ran.
      */
-    private function frontend(string $uri, string $baseUrl = ''): bool
+    private function frontend(string $uri, string $baseUrl = '', ?string $action = null): bool
     {
         $ran = false;
         $request = new Request('GET', $uri, ['REMOTE_ADDR' => '10.0.0.2'], [], $this->session, $baseUrl);
+        $request->actionName = $action;
         (new FrontendMiddleware())->handle($request, function () use (&$ran) {
             $ran = true;
             return 'page';
@@ -169,6 +170,11 @@ final class OctoberAdapterTest extends TestCase
         $this->assertNotNull(BackendAuth::getUser());
         // Not the backend: a path that merely starts with its name.
         $this->assertTrue($this->frontend('/backend-news'));
+        $this->assertNull(BackendAuth::getUser());
+        // A plugin's own route under the backend URI is not BackendController's: checked here.
+        $this->send('GET', '/backend', $this->token(['sid' => 'sid-plugin']));
+        $this->session->put(SessionState::KEY_SEEN, $stale);
+        $this->assertTrue($this->frontend('/backend/acme/upload', '', 'Acme\\Uploads\\Controllers\\Upload@store'));
         $this->assertNull(BackendAuth::getUser());
 
         // A seen time in the future, or none at all: ended too.
@@ -620,11 +626,17 @@ final class OctoberAdapterTest extends TestCase
     {
         $router = new \Illuminate\Routing\Router();
         (new Plugin(['router' => $router]))->boot();
+        $this->assertSame(['web' => [FrontendMiddleware::class]], $router->middlewareGroups);
+        // October v3 may put the CMS's routes in another group: that one too.
+        Config::$values['cms.middleware_group'] = 'cms';
+        $router = new \Illuminate\Routing\Router();
+        (new Plugin(['router' => $router]))->boot();
+        $this->assertSame(['web' => [FrontendMiddleware::class], 'cms' => [FrontendMiddleware::class]], $router->middlewareGroups);
+        BackendController::$extensions = array_slice(BackendController::$extensions, 0, 1);
         $this->assertCount(1, BackendController::$extensions);
         $controller = new BackendController();
         (BackendController::$extensions[0])($controller);
         $this->assertSame([BackendMiddleware::class], $controller->middleware);
-        $this->assertSame(['web' => [FrontendMiddleware::class]], $router->middlewareGroups);
         $details = (new Plugin())->pluginDetails();
         $this->assertSame('Octogate SSO', $details['name']);
     }
