@@ -62,8 +62,8 @@ allowed_algs = ["RS256"]
 [session]
 # Throwaway key (base64, 32 bytes).
 cookie_keys = ["{cookie_key}"]
-lifetime = "12h"
-idle_timeout = "1h"
+lifetime = "8h"
+idle_timeout = "30m"
 refresh_interval = "5m"
 
 [assertion]
