@@ -318,26 +318,24 @@ async fn callback(app: &App, headers: &HeaderMap, query: &str, ctx: &Ctx) -> Res
                 clear_login,
             );
         }
-        Admission::RateLimited => {
-            fail("rate_limited");
+        limited @ (Admission::RateLimited | Admission::Overloaded) => {
+            let (reason, why) = if limited == Admission::RateLimited {
+                (
+                    "rate_limited",
+                    "There were too many sign-in attempts from your network.",
+                )
+            } else {
+                (
+                    "overloaded",
+                    "There are too many sign-in attempts on this site right now.",
+                )
+            };
+            fail(reason);
             // The sign-in is kept (not redeemed): reloading after a moment completes it.
             let mut resp = signin_error(
                 StatusCode::TOO_MANY_REQUESTS,
                 "Too many sign-in attempts",
-                "There were too many sign-in attempts from your network. Please wait a few seconds and reload this page.",
-                &login.rd,
-                Vec::new(),
-            );
-            resp.headers_mut()
-                .insert(http::header::RETRY_AFTER, HeaderValue::from_static("2"));
-            return resp;
-        }
-        Admission::Overloaded => {
-            fail("overloaded");
-            let mut resp = signin_error(
-                StatusCode::TOO_MANY_REQUESTS,
-                "Too many sign-in attempts",
-                "There are too many sign-in attempts on this site right now. Please wait a few seconds and reload this page.",
+                &format!("{why} Please wait a few seconds and reload this page."),
                 &login.rd,
                 Vec::new(),
             );
