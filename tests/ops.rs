@@ -55,6 +55,37 @@ fn sample(text: &str, name_and_labels: &str) -> f64 {
         .unwrap_or(0.0)
 }
 
+/// Whoever reaches the metrics address cannot hold descriptors there: 16 connections at most,
+/// more are closed at once; a scrape works again once they go.
+#[test]
+fn metrics_listener_caps_its_connections() {
+    use std::io::Read;
+    let up = Upstream::start();
+    let mport = free_port();
+    let mut spec = ConfigSpec::new(&up.url());
+    spec.server_extra = format!("metrics_listen = \"127.0.0.1:{mport}\"\n");
+    let _og = Octogate::start(&spec);
+    assert!(scrape(mport).contains("octogate_requests"));
+    let idle: Vec<std::net::TcpStream> = (0..16)
+        .map(|_| std::net::TcpStream::connect(("127.0.0.1", mport)).unwrap())
+        .collect();
+    std::thread::sleep(Duration::from_millis(200));
+    let mut extra = std::net::TcpStream::connect(("127.0.0.1", mport)).unwrap();
+    extra
+        .set_read_timeout(Some(Duration::from_secs(3)))
+        .unwrap();
+    let mut buf = [0u8; 16];
+    let closed = match extra.read(&mut buf) {
+        Ok(0) => true,
+        Err(e) => e.kind() == std::io::ErrorKind::ConnectionReset,
+        Ok(_) => false,
+    };
+    assert!(closed, "a 17th connection was kept");
+    drop(idle);
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(scrape(mport).contains("octogate_requests"));
+}
+
 #[test]
 fn metrics_exposition_moves_with_traffic() {
     let up = Upstream::start();

@@ -25,12 +25,17 @@ pub(crate) async fn dispatch(
         "/readyz" => {
             return Some(match ctx.rt.oidc.readiness() {
                 Ok(()) => response::text(StatusCode::OK, "ready\n"),
-                Err(reason) => response::json_error(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "not_ready",
-                    &reason.to_string(),
-                ),
-            })
+                Err(reason) => {
+                    // The reason (an IdP or network error: host names, proxy addresses) is for
+                    // the log, not for whoever asks.
+                    tracing::debug!(reason = %reason, "readyz: not ready");
+                    response::json_error(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "not_ready",
+                        "The identity provider's metadata is not loaded yet.",
+                    )
+                }
+            });
         }
         "/.well-known/octogate/jwks.json" => {
             let mut r = response::json(StatusCode::OK, ctx.rt.jwks.clone());

@@ -147,16 +147,18 @@ pub fn strip_identity(headers: &mut HeaderMap, also_forwarding: bool) -> usize {
 /// named `name` or `name_…`. A piece without `=` is a nameless cookie whose value is the whole
 /// piece; treating the piece as a name errs towards calling it ours.
 fn own_cookie(piece: &[u8], name: &str) -> bool {
-    let piece = piece.trim_ascii();
-    let n = piece.split(|b| *b == b'=').next().unwrap_or_default();
-    if crate::session::in_family(n.trim_ascii(), name) {
-        return true;
-    }
-    // `=octogate_8=x` sets a cookie with an empty name whose value a browser sends back as
-    // `octogate_8=x`.
-    match piece.strip_prefix(b"=") {
-        Some(rest) => own_cookie(rest, name),
-        None => false,
+    let mut piece = piece.trim_ascii();
+    loop {
+        let n = piece.split(|b| *b == b'=').next().unwrap_or_default();
+        if crate::session::in_family(n.trim_ascii(), name) {
+            return true;
+        }
+        // `=octogate_8=x` sets a cookie with an empty name whose value a browser sends back as
+        // `octogate_8=x`.
+        match piece.strip_prefix(b"=") {
+            Some(rest) => piece = rest.trim_ascii_start(),
+            None => return false,
+        }
     }
 }
 
