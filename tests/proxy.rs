@@ -988,6 +988,76 @@ fn http2_streams_cannot_multiply_upstream_requests_past_max_connections() {
     assert_eq!(get(og.addr, "/", "").status, 200);
 }
 
+/// A client that never opens HTTP/2 flow-control windows keeps every response it asked for
+/// unsent, and with it an upstream exchange each. One connection holds at most
+/// `H2_REQUESTS_IN_PROGRESS` (16) of them; the rest of its streams wait, and everybody else is
+/// still served.
+#[test]
+fn an_http2_client_that_never_reads_cannot_take_every_upstream_slot() {
+    let up = Upstream::start();
+    let mut spec = ConfigSpec::new(&up.url());
+    // 24 upstream exchanges at most (one per connection slot).
+    spec.server_extra = "max_connections = 24\n".into();
+    let og = Octogate::start(&spec);
+    let addr = og.addr;
+    let seen = up.seen.clone();
+    let (heads, others, downloads) =
+        tokio::runtime::Runtime::new()
+            .expect("runtime")
+            .block_on(async move {
+                let stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+                let (sender, conn) =
+                    hyper::client::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new())
+                        .initial_stream_window_size(0)
+                        .handshake(hyper_util::rt::TokioIo::new(stream))
+                        .await
+                        .expect("h2 handshake");
+                tokio::spawn(conn);
+                // 64 streams for a large download each; no body is ever read.
+                let streams: Vec<_> = (0..64)
+                    .map(|_| {
+                        let mut sender = sender.clone();
+                        tokio::spawn(async move {
+                            let req = http::Request::get(format!("http://{addr}/download/1000000"))
+                                .body(http_body_util::Empty::<bytes::Bytes>::new())
+                                .expect("request");
+                            let resp = sender.send_request(req).await;
+                            // Hold the unread response for the rest of the test.
+                            tokio::time::sleep(Duration::from_secs(30)).await;
+                            drop(resp);
+                        })
+                    })
+                    .collect();
+                tokio::time::sleep(Duration::from_millis(1500)).await;
+                // Everybody else: plain HTTP/1.1 requests still get through.
+                let others = tokio::task::spawn_blocking(move || {
+                    (0..4)
+                        .map(|_| get(addr, "/", "").status)
+                        .collect::<Vec<u16>>()
+                })
+                .await
+                .expect("blocking");
+                let heads = streams.iter().filter(|s| !s.is_finished()).count();
+                // Counted while the streams are still held (their turns come back as they go).
+                let downloads = seen
+                    .lock()
+                    .unwrap()
+                    .iter()
+                    .filter(|s| s.target.starts_with("/download/"))
+                    .count();
+                for s in streams {
+                    s.abort();
+                }
+                (heads, others, downloads)
+            });
+    assert_eq!(heads, 64);
+    assert_eq!(others, vec![200; 4], "{}", og.log());
+    assert!(
+        downloads <= 16,
+        "{downloads} upstream exchanges for one HTTP/2 connection"
+    );
+}
+
 #[test]
 fn http2_prior_knowledge_in_clear_text_is_served() {
     let up = Upstream::start();

@@ -35,11 +35,22 @@ pub struct ConnInfo {
     pub tls: bool,
     /// The peer's address as an `X-Forwarded-For` value, built once per connection.
     peer_forwarded_for: HeaderValue,
+    /// For an HTTP/2 connection: its requests in progress ([`H2_REQUESTS_IN_PROGRESS`] at most;
+    /// more wait their turn).
+    in_progress: Option<Arc<tokio::sync::Semaphore>>,
 }
 
+/// Requests one HTTP/2 connection may have in progress at once (from arrival until the response
+/// body is sent or dropped); further streams wait up to `upstream.timeout` for a turn, then get
+/// 503. Without this, one connection's streams (up to `max_concurrent_streams`) could each hold
+/// an upstream exchange, and a client that never opens its flow-control window holds them
+/// forever: 17 such connections would take every upstream slot. With it, an HTTP/2 client holds
+/// no more than 16 HTTP/1.1 connections would.
+pub const H2_REQUESTS_IN_PROGRESS: usize = 16;
+
 impl ConnInfo {
-    /// Facts about a connection from `peer`.
-    pub fn new(peer: SocketAddr, tls: bool) -> ConnInfo {
+    /// Facts about a connection from `peer` (`h2`: it speaks HTTP/2).
+    pub fn new(peer: SocketAddr, tls: bool, h2: bool) -> ConnInfo {
         // An IP address is always a valid header value.
         let peer_forwarded_for = HeaderValue::from_str(&peer.ip().to_string())
             .unwrap_or_else(|_| HeaderValue::from_static("unknown"));
@@ -47,6 +58,7 @@ impl ConnInfo {
             peer,
             tls,
             peer_forwarded_for,
+            in_progress: h2.then(|| Arc::new(tokio::sync::Semaphore::new(H2_REQUESTS_IN_PROGRESS))),
         }
     }
 }
@@ -247,13 +259,40 @@ impl App {
             now: std::sync::OnceLock::new(),
         };
         let method = req.method().clone();
-        let (path, outcome, upstream, resp) = self.route(req, &ctx, log).await;
+        let turn = match &conn.in_progress {
+            None => Ok(None),
+            Some(s) => {
+                let wait = ctx.rt.cfg.upstream.timeout;
+                match tokio::time::timeout(wait, s.clone().acquire_owned()).await {
+                    Ok(Ok(p)) => Ok(Some(p)),
+                    _ => Err(()),
+                }
+            }
+        };
+        let (path, outcome, upstream, resp, turn) = match turn {
+            Ok(turn) => {
+                let (path, outcome, upstream, resp) = self.route(req, &ctx, log).await;
+                (path, outcome, upstream, resp, turn)
+            }
+            Err(()) => {
+                tracing::warn!(request_id = %ctx.request_id, limit = H2_REQUESTS_IN_PROGRESS, "HTTP/2 stream refused: too many requests of its connection in progress (503)");
+                let resp = crate::http::response::error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Too many requests at once; please try again shortly.",
+                );
+                ("(busy)".into(), "refused", None, resp, None)
+            }
+        };
         self.metrics.request(outcome);
         if let Some(d) = upstream {
             self.metrics.upstream_latency(d);
         }
-        let (mut parts, body) = resp.into_parts();
+        let (mut parts, mut body) = resp.into_parts();
         parts.headers.insert(X_REQUEST_ID, ctx.request_id.header());
+        if let Some(turn) = turn {
+            // The turn lasts until the response body is sent (or dropped).
+            body = crate::http::holding(body, turn);
+        }
         if !log {
             return Response::from_parts(parts, body);
         }

@@ -5,4 +5,4 @@ pub mod body;
 pub mod client;
 pub mod response;
 
-pub use body::{empty, full, Body, BoxError};
+pub use body::{empty, full, holding, Body, BoxError};

@@ -191,7 +191,7 @@ impl Protocols {
         let mut h2 = http2::Builder::new(TokioExecutor::new());
         h2.timer(TokioTimer::new())
             .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX))
-            .max_concurrent_streams(256)
+            .max_concurrent_streams(128)
             .keep_alive_interval(Some(Duration::from_secs(30)));
         Protocols { h1, h2 }
     }
@@ -334,7 +334,7 @@ impl Conn {
         };
         let h2 = alpn_h2 || head.starts_with(b"PRI * HTTP/2.0\r\n");
         let io = TokioIo::new(Prefixed::new(head, stream));
-        let info = Arc::new(ConnInfo::new(peer, tls));
+        let info = Arc::new(ConnInfo::new(peer, tls, h2));
         let svc = service_fn(move |req: hyper::Request<Incoming>| {
             let app = app.clone();
             let info = info.clone();
