@@ -1058,6 +1058,50 @@ fn an_http2_client_that_never_reads_cannot_take_every_upstream_slot() {
     );
 }
 
+/// An HTTP/2 connection with no request in progress is closed after the header timeout, as an
+/// idle HTTP/1.1 keep-alive connection is: answering pings does not keep a slot for ever.
+#[test]
+fn an_idle_http2_connection_is_closed() {
+    let up = Upstream::start();
+    let mut spec = ConfigSpec::new(&up.url());
+    spec.server_extra = "header_read_timeout = \"1s\"\n".into();
+    let og = Octogate::start(&spec);
+    let addr = og.addr;
+    let (status, closed_after) =
+        tokio::runtime::Runtime::new()
+            .expect("runtime")
+            .block_on(async move {
+                let stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+                let (mut sender, conn) =
+                    hyper::client::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new())
+                        .timer(hyper_util::rt::TokioTimer::new())
+                        .keep_alive_interval(Duration::from_millis(200))
+                        .keep_alive_while_idle(true)
+                        .handshake(hyper_util::rt::TokioIo::new(stream))
+                        .await
+                        .expect("h2 handshake");
+                let conn = tokio::spawn(conn);
+                // A slow request: in progress for longer than the idle limit, never cut off.
+                let req = http::Request::get(format!("http://{addr}/slow/1500"))
+                    .body(http_body_util::Empty::<bytes::Bytes>::new())
+                    .expect("request");
+                let status = sender
+                    .send_request(req)
+                    .await
+                    .map(|r| r.status().as_u16())
+                    .unwrap_or(0);
+                let idle_from = Instant::now();
+                let closed = tokio::time::timeout(Duration::from_secs(8), conn).await;
+                (status, closed.ok().map(|_| idle_from.elapsed()))
+            });
+    assert_eq!(status, 200, "a request in progress is not idle");
+    let after = closed_after.expect("idle HTTP/2 connection still open after 8 s");
+    assert!(
+        after >= Duration::from_millis(700) && after <= Duration::from_secs(4),
+        "closed {after:?} after its last request"
+    );
+}
+
 #[test]
 fn http2_prior_knowledge_in_clear_text_is_served() {
     let up = Upstream::start();

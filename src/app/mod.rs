@@ -6,6 +6,7 @@ mod access_log;
 pub mod audit;
 mod auth;
 mod endpoints;
+pub mod h2_turns;
 pub mod metrics;
 pub mod metrics_server;
 mod runtime;
@@ -35,18 +36,9 @@ pub struct ConnInfo {
     pub tls: bool,
     /// The peer's address as an `X-Forwarded-For` value, built once per connection.
     peer_forwarded_for: HeaderValue,
-    /// For an HTTP/2 connection: its requests in progress ([`H2_REQUESTS_IN_PROGRESS`] at most;
-    /// more wait their turn).
-    in_progress: Option<Arc<tokio::sync::Semaphore>>,
+    /// For an HTTP/2 connection: its requests in progress (a few at once; more wait their turn).
+    pub h2: Option<h2_turns::H2Turns>,
 }
-
-/// Requests one HTTP/2 connection may have in progress at once (from arrival until the response
-/// body is sent or dropped); further streams wait up to `upstream.timeout` for a turn, then get
-/// 503. Without this, one connection's streams (up to `max_concurrent_streams`) could each hold
-/// an upstream exchange, and a client that never opens its flow-control window holds them
-/// forever: 17 such connections would take every upstream slot. With it, an HTTP/2 client holds
-/// no more than 16 HTTP/1.1 connections would.
-pub const H2_REQUESTS_IN_PROGRESS: usize = 16;
 
 impl ConnInfo {
     /// Facts about a connection from `peer` (`h2`: it speaks HTTP/2).
@@ -58,7 +50,7 @@ impl ConnInfo {
             peer,
             tls,
             peer_forwarded_for,
-            in_progress: h2.then(|| Arc::new(tokio::sync::Semaphore::new(H2_REQUESTS_IN_PROGRESS))),
+            h2: h2.then(h2_turns::H2Turns::default),
         }
     }
 }
@@ -259,15 +251,13 @@ impl App {
             now: std::sync::OnceLock::new(),
         };
         let method = req.method().clone();
-        let turn = match &conn.in_progress {
+        let turn = match &conn.h2 {
             None => Ok(None),
-            Some(s) => {
-                let wait = ctx.rt.cfg.upstream.timeout;
-                match tokio::time::timeout(wait, s.clone().acquire_owned()).await {
-                    Ok(Ok(p)) => Ok(Some(p)),
-                    _ => Err(()),
-                }
-            }
+            Some(turns) => turns
+                .take(ctx.rt.cfg.upstream.timeout)
+                .await
+                .map(Some)
+                .ok_or(()),
         };
         let (path, outcome, upstream, resp, turn) = match turn {
             Ok(turn) => {
@@ -275,7 +265,7 @@ impl App {
                 (path, outcome, upstream, resp, turn)
             }
             Err(()) => {
-                tracing::warn!(request_id = %ctx.request_id, limit = H2_REQUESTS_IN_PROGRESS, "HTTP/2 stream refused: too many requests of its connection in progress (503)");
+                tracing::warn!(request_id = %ctx.request_id, limit = h2_turns::H2_REQUESTS_IN_PROGRESS, "HTTP/2 stream refused: too many requests of its connection in progress (503)");
                 let resp = crate::http::response::error(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "Too many requests at once; please try again shortly.",

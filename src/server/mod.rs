@@ -335,16 +335,20 @@ impl Conn {
         let h2 = alpn_h2 || head.starts_with(b"PRI * HTTP/2.0\r\n");
         let io = TokioIo::new(Prefixed::new(head, stream));
         let info = Arc::new(ConnInfo::new(peer, tls, h2));
+        let idle_info = info.clone();
         let svc = service_fn(move |req: hyper::Request<Incoming>| {
             let app = app.clone();
             let info = info.clone();
             async move { Ok::<_, Infallible>(app.handle(req, &info).await) }
         });
         let result = if h2 {
+            // Closed (gracefully) on shutdown or once idle: an HTTP/2 client answering pings
+            // would otherwise hold its connection slot for ever.
+            let mut closing = h2_closing(shutdown, idle_info, limits.header_read_timeout);
             // Boxed: an HTTP/2 connection's state would otherwise make every connection's task
             // (HTTP/1.1 ones included) as large as itself.
             let mut conn = Box::pin(protocols.h2.serve_connection(io, svc));
-            until_shutdown!(conn.as_mut(), &mut shutdown)
+            until_shutdown!(conn.as_mut(), &mut closing)
         } else {
             let mut h1 = protocols.h1.clone();
             h1.timer(conn_timer::ConnTimer::new());
@@ -355,6 +359,35 @@ impl Conn {
             tracing::debug!(peer = %peer, error = %e, "connection ended with an error");
         }
     }
+}
+
+/// A shutdown signal for one HTTP/2 connection: set when the server shuts down, or when the
+/// connection has had no request in progress for `idle` (checked by a small task that ends with
+/// the connection).
+fn h2_closing(
+    mut shutdown: watch::Receiver<bool>,
+    info: Arc<ConnInfo>,
+    idle: Duration,
+) -> watch::Receiver<bool> {
+    let (tx, rx) = watch::channel(false);
+    let check = (idle / 4).max(Duration::from_millis(250));
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = shutdown.changed() => break,
+                () = tx.closed() => return,
+                () = tokio::time::sleep(check) => {
+                    let idle_for = info.h2.as_ref().and_then(|t| t.idle_for());
+                    if idle_for.is_some_and(|d| d >= idle) {
+                        tracing::debug!(peer = %info.peer, "idle HTTP/2 connection closed");
+                        break;
+                    }
+                }
+            }
+        }
+        let _ = tx.send(true);
+    });
+    rx
 }
 
 /// Resolves when SIGTERM or SIGINT arrives.
