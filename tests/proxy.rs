@@ -945,22 +945,12 @@ fn http2_streams_cannot_multiply_upstream_requests_past_max_connections() {
     let codes: Vec<u16> = tokio::runtime::Runtime::new()
         .expect("runtime")
         .block_on(async move {
-            let stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
-            let (sender, conn) = hyper::client::conn::http2::handshake(
-                hyper_util::rt::TokioExecutor::new(),
-                hyper_util::rt::TokioIo::new(stream),
-            )
-            .await
-            .expect("h2 handshake");
-            tokio::spawn(conn);
+            let (sender, _conn) = h2_client(addr, |_| {}).await;
             let streams: Vec<_> = (0..8)
                 .map(|_| {
                     let mut sender = sender.clone();
                     tokio::spawn(async move {
-                        let req = http::Request::get(format!("http://{addr}/slow/800"))
-                            .body(http_body_util::Empty::<bytes::Bytes>::new())
-                            .expect("request");
-                        match sender.send_request(req).await {
+                        match sender.send_request(h2_get(addr, "/slow/800")).await {
                             Ok(r) => r.status().as_u16(),
                             Err(_) => 0,
                         }
@@ -1005,23 +995,16 @@ fn an_http2_client_that_never_reads_cannot_take_every_upstream_slot() {
         tokio::runtime::Runtime::new()
             .expect("runtime")
             .block_on(async move {
-                let stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
-                let (sender, conn) =
-                    hyper::client::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new())
-                        .initial_stream_window_size(0)
-                        .handshake(hyper_util::rt::TokioIo::new(stream))
-                        .await
-                        .expect("h2 handshake");
-                tokio::spawn(conn);
+                let (sender, _conn) = h2_client(addr, |b| {
+                    b.initial_stream_window_size(0);
+                })
+                .await;
                 // 64 streams for a large download each; no body is ever read.
                 let streams: Vec<_> = (0..64)
                     .map(|_| {
                         let mut sender = sender.clone();
                         tokio::spawn(async move {
-                            let req = http::Request::get(format!("http://{addr}/download/1000000"))
-                                .body(http_body_util::Empty::<bytes::Bytes>::new())
-                                .expect("request");
-                            let resp = sender.send_request(req).await;
+                            let resp = sender.send_request(h2_get(addr, "/download/1000000")).await;
                             // Hold the unread response for the rest of the test.
                             tokio::time::sleep(Duration::from_secs(30)).await;
                             drop(resp);
@@ -1071,22 +1054,16 @@ fn an_idle_http2_connection_is_closed() {
         tokio::runtime::Runtime::new()
             .expect("runtime")
             .block_on(async move {
-                let stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
-                let (mut sender, conn) =
-                    hyper::client::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new())
-                        .timer(hyper_util::rt::TokioTimer::new())
+                // Answering the server's pings, and pinging it too, all along.
+                let (mut sender, conn) = h2_client(addr, |b| {
+                    b.timer(hyper_util::rt::TokioTimer::new())
                         .keep_alive_interval(Duration::from_millis(200))
-                        .keep_alive_while_idle(true)
-                        .handshake(hyper_util::rt::TokioIo::new(stream))
-                        .await
-                        .expect("h2 handshake");
-                let conn = tokio::spawn(conn);
+                        .keep_alive_while_idle(true);
+                })
+                .await;
                 // A slow request: in progress for longer than the idle limit, never cut off.
-                let req = http::Request::get(format!("http://{addr}/slow/1500"))
-                    .body(http_body_util::Empty::<bytes::Bytes>::new())
-                    .expect("request");
                 let status = sender
-                    .send_request(req)
+                    .send_request(h2_get(addr, "/slow/1500"))
                     .await
                     .map(|r| r.status().as_u16())
                     .unwrap_or(0);
@@ -1124,4 +1101,34 @@ fn http2_prior_knowledge_in_clear_text_is_served() {
     let seen = up.last().unwrap();
     assert_eq!(seen.target, "/h2c");
     assert!(seen.header("x-forwarded-user").is_none());
+}
+
+/// An HTTP/2 (prior knowledge) client connection to `addr`, configured by `configure`; the
+/// connection is driven by a task of its own (its handle is returned).
+async fn h2_client(
+    addr: std::net::SocketAddr,
+    configure: impl FnOnce(&mut hyper::client::conn::http2::Builder<hyper_util::rt::TokioExecutor>),
+) -> (
+    hyper::client::conn::http2::SendRequest<http_body_util::Empty<bytes::Bytes>>,
+    tokio::task::JoinHandle<Result<(), hyper::Error>>,
+) {
+    let stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let mut builder =
+        hyper::client::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new());
+    configure(&mut builder);
+    let (sender, conn) = builder
+        .handshake(hyper_util::rt::TokioIo::new(stream))
+        .await
+        .expect("h2 handshake");
+    (sender, tokio::spawn(conn))
+}
+
+/// A GET for `path` on `addr`, for an HTTP/2 client.
+fn h2_get(
+    addr: std::net::SocketAddr,
+    path: &str,
+) -> http::Request<http_body_util::Empty<bytes::Bytes>> {
+    http::Request::get(format!("http://{addr}{path}"))
+        .body(http_body_util::Empty::<bytes::Bytes>::new())
+        .expect("request")
 }
