@@ -349,6 +349,51 @@ fn served_subject(port: u16) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
+/// Over TLS, a connection past `max_connections` is closed: no plain-text 503 written into a
+/// TLS stream (which a client would only read as a protocol error).
+#[test]
+fn tls_connections_past_the_cap_are_closed_without_plain_text() {
+    use std::io::Read;
+    let up = Upstream::start();
+    let dir = tmpdir("tls-cap");
+    let (cert, key) = make_cert(&dir, "cap");
+    let mut spec = ConfigSpec::new(&up.url());
+    spec.server_extra = format!(
+        "tls_cert = \"{}\"\ntls_key = \"{}\"\nmax_connections = 1\n",
+        cert.display(),
+        key.display()
+    );
+    let keys = keys(&dir);
+    std::fs::write(dir.join("site.toml"), spec.render(&keys)).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_octogate"))
+        .args(["run", "--config"])
+        .arg(dir.join("site.toml"))
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while served_subject(spec.port).is_empty() {
+        assert!(Instant::now() < deadline, "TLS listener never came up");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // The one slot, held by a connection that sends nothing yet.
+    let _held = std::net::TcpStream::connect(("127.0.0.1", spec.port)).unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let mut extra = std::net::TcpStream::connect(("127.0.0.1", spec.port)).unwrap();
+    extra
+        .set_read_timeout(Some(Duration::from_secs(3)))
+        .unwrap();
+    let mut got = Vec::new();
+    let result = extra.read_to_end(&mut got);
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(result.is_ok(), "not closed: {result:?}");
+    assert!(
+        !String::from_utf8_lossy(&got).contains("HTTP/1.1"),
+        "plain text written into a TLS connection: {got:?}"
+    );
+}
+
 #[test]
 fn tls_certificate_swapped_on_disk_is_picked_up() {
     let up = Upstream::start();

@@ -112,12 +112,16 @@ impl Server {
                 Err(_) => {
                     tracing::warn!(peer = %peer, limit = limits.max_connections, "connection refused: too many concurrent connections (503)");
                     app.metrics().refused("too_many_connections");
-                    tokio::spawn(refuse(
-                        stream,
-                        503,
-                        "Service Unavailable",
-                        limits.header_read_timeout,
-                    ));
+                    if self.tls.is_none() {
+                        tokio::spawn(refuse(
+                            stream,
+                            503,
+                            "Service Unavailable",
+                            limits.header_read_timeout,
+                        ));
+                    }
+                    // Over TLS a plain-text 503 would only read as a protocol error (and a
+                    // handshake is not worth its CPU here): the connection is just closed.
                     continue;
                 }
             };
