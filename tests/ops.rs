@@ -349,21 +349,24 @@ fn served_subject(port: u16) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
-/// Over TLS, a connection past `max_connections` is closed: no plain-text 503 written into a
-/// TLS stream (which a client would only read as a protocol error).
-#[test]
-fn tls_connections_past_the_cap_are_closed_without_plain_text() {
-    use std::io::Read;
-    let up = Upstream::start();
-    let dir = tmpdir("tls-cap");
-    let (cert, key) = make_cert(&dir, "cap");
+/// Starts octogate with TLS from `cert`/`key` (and `extra` server keys) in front of `up`; waits
+/// until it serves a certificate. Returns the process (the caller kills and waits for it), its
+/// port and the served subject.
+#[allow(clippy::zombie_processes)] // the child is handed to the caller, which waits for it
+fn start_tls(
+    up: &Upstream,
+    dir: &std::path::Path,
+    cert: &std::path::Path,
+    key: &std::path::Path,
+    extra: &str,
+) -> (std::process::Child, u16, String) {
     let mut spec = ConfigSpec::new(&up.url());
     spec.server_extra = format!(
-        "tls_cert = \"{}\"\ntls_key = \"{}\"\nmax_connections = 1\n",
+        "tls_cert = \"{}\"\ntls_key = \"{}\"\n{extra}",
         cert.display(),
         key.display()
     );
-    let keys = keys(&dir);
+    let keys = keys(dir);
     std::fs::write(dir.join("site.toml"), spec.render(&keys)).unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_octogate"))
         .args(["run", "--config"])
@@ -372,14 +375,33 @@ fn tls_connections_past_the_cap_are_closed_without_plain_text() {
         .spawn()
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
-    while served_subject(spec.port).is_empty() {
-        assert!(Instant::now() < deadline, "TLS listener never came up");
+    loop {
+        let subject = served_subject(spec.port);
+        if !subject.is_empty() {
+            return (child, spec.port, subject);
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("TLS listener never came up");
+        }
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+/// Over TLS, a connection past `max_connections` is closed: no plain-text 503 written into a
+/// TLS stream (which a client would only read as a protocol error).
+#[test]
+fn tls_connections_past_the_cap_are_closed_without_plain_text() {
+    use std::io::Read;
+    let up = Upstream::start();
+    let dir = tmpdir("tls-cap");
+    let (cert, key) = make_cert(&dir, "cap");
+    let (mut child, port, _) = start_tls(&up, &dir, &cert, &key, "max_connections = 1\n");
     // The one slot, held by a connection that sends nothing yet.
-    let _held = std::net::TcpStream::connect(("127.0.0.1", spec.port)).unwrap();
+    let _held = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
     std::thread::sleep(Duration::from_millis(200));
-    let mut extra = std::net::TcpStream::connect(("127.0.0.1", spec.port)).unwrap();
+    let mut extra = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
     extra
         .set_read_timeout(Some(Duration::from_secs(3)))
         .unwrap();
@@ -404,29 +426,7 @@ fn tls_certificate_swapped_on_disk_is_picked_up() {
     let live_key = dir.join("live.key");
     std::fs::copy(&a_cert, &live_cert).unwrap();
     std::fs::copy(&a_key, &live_key).unwrap();
-    let mut spec = ConfigSpec::new(&up.url());
-    spec.server_extra = format!(
-        "tls_cert = \"{}\"\ntls_key = \"{}\"\n",
-        live_cert.display(),
-        live_key.display()
-    );
-    let keys = keys(&dir);
-    std::fs::write(dir.join("site.toml"), spec.render(&keys)).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_octogate"))
-        .args(["run", "--config"])
-        .arg(dir.join("site.toml"))
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let mut subject = String::new();
-    while Instant::now() < deadline {
-        subject = served_subject(spec.port);
-        if !subject.is_empty() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let (mut child, port, mut subject) = start_tls(&up, &dir, &live_cert, &live_key, "");
     assert!(subject.contains("first"), "served {subject:?}");
     // Swap the files (key first, then the certificate, as cert managers do).
     std::thread::sleep(Duration::from_millis(1100));
@@ -434,7 +434,7 @@ fn tls_certificate_swapped_on_disk_is_picked_up() {
     std::fs::copy(&b_cert, &live_cert).unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        subject = served_subject(spec.port);
+        subject = served_subject(port);
         if subject.contains("second") {
             break;
         }
@@ -458,7 +458,7 @@ fn tls_certificate_swapped_on_disk_is_picked_up() {
             "-H",
             "X_Octogate_Assertion: forged",
         ])
-        .arg(format!("https://127.0.0.1:{}/h2-check", spec.port))
+        .arg(format!("https://127.0.0.1:{port}/h2-check"))
         .output()
         .expect("curl");
     assert_eq!(

@@ -1,10 +1,12 @@
 //! An HTTP/2 connection's requests in progress: at most [`H2_REQUESTS_IN_PROGRESS`] at once, and
 //! since when it has had none (for its idle timeout).
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use crate::clock::now_ms;
 
 /// Requests one HTTP/2 connection may have in progress at once (from arrival until the response
 /// body is sent or dropped); further streams wait for a turn. Without this, one connection's
@@ -18,7 +20,7 @@ pub const H2_REQUESTS_IN_PROGRESS: usize = 16;
 #[derive(Debug, Clone)]
 pub struct H2Turns {
     slots: Arc<Semaphore>,
-    /// When a request last arrived or finished (ms since [`origin`]).
+    /// When a request last arrived or finished ([`now_ms`]).
     last_active: Arc<AtomicU64>,
 }
 
@@ -66,13 +68,6 @@ impl H2Turns {
         let since = now_ms().saturating_sub(self.last_active.load(Ordering::Relaxed));
         Some(Duration::from_millis(since))
     }
-}
-
-/// Milliseconds on a monotonic clock.
-fn now_ms() -> u64 {
-    static ORIGIN: OnceLock<Instant> = OnceLock::new();
-    let origin = *ORIGIN.get_or_init(Instant::now);
-    u64::try_from(origin.elapsed().as_millis()).unwrap_or(u64::MAX)
 }
 
 #[cfg(test)]
