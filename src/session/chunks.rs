@@ -290,12 +290,22 @@ pub fn names_with_prefix<'a>(
     prefix: &str,
     limit: usize,
 ) -> Vec<String> {
+    cookie_names(cookie_headers, limit, |n| n.starts_with(prefix.as_bytes()))
+}
+
+/// Names of the cookies in the request that `keep` accepts, as text, deduplicated, at most
+/// `limit`; names that are not cookie tokens are skipped (they would be echoed into `Set-Cookie`).
+fn cookie_names<'a>(
+    cookie_headers: impl Iterator<Item = &'a http::HeaderValue>,
+    limit: usize,
+    keep: impl Fn(&[u8]) -> bool,
+) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for (n, _) in pairs(cookie_headers) {
         if out.len() >= limit {
             break;
         }
-        if !n.starts_with(prefix.as_bytes()) {
+        if !keep(n) {
             continue;
         }
         if let Ok(s) = std::str::from_utf8(n) {
@@ -316,22 +326,10 @@ pub fn stray_chunk_names<'a>(
     cookie_headers: impl Iterator<Item = &'a http::HeaderValue>,
     name: &str,
 ) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    for (n, _) in pairs(cookie_headers) {
-        if out.len() >= 2 * MAX_CHUNKS {
-            break;
-        }
-        // Chunk-like names have at most 20 digits (see `kind`), so the echo is bounded.
-        if !matches!(kind(n, name), Kind::BadChunk { .. }) {
-            continue;
-        }
-        if let Ok(s) = std::str::from_utf8(n) {
-            if is_token(s) && !out.iter().any(|o| o == s) {
-                out.push(s.to_owned());
-            }
-        }
-    }
-    out
+    // Chunk-like names have at most 20 digits (see `kind`), so the echo is bounded.
+    cookie_names(cookie_headers, 2 * MAX_CHUNKS, |n| {
+        matches!(kind(n, name), Kind::BadChunk { .. })
+    })
 }
 
 #[cfg(test)]
