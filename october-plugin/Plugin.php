@@ -7,6 +7,7 @@ namespace Octogate\Sso;
 use Backend\Classes\BackendController;
 use BackendAuth;
 use Config;
+use Log;
 use Octogate\Sso\Classes\BackendMiddleware;
 use Octogate\Sso\Classes\FrontendMiddleware;
 use Octogate\Sso\Classes\SettingsAccess;
@@ -79,11 +80,36 @@ class Plugin extends PluginBase
         BackendController::extend(function ($controller) {
             $controller->middleware(BackendMiddleware::class);
         });
-        // The CMS's routes use the web group; October v3 lets a site choose
-        // another one for them (cms.middleware_group).
         $router = $this->app['router'];
-        foreach (array_unique(['web', (string) Config::get('cms.middleware_group', 'web')]) as $group) {
+        foreach (self::middlewareGroups() as $group) {
+            if ($group !== 'web' && method_exists($router, 'hasMiddlewareGroup') && !$router->hasMiddlewareGroup($group)) {
+                // A middleware alias, not a group: pushing would create a
+                // group of that name that hides the alias's middleware.
+                Log::warning('octogate-sso: middleware group not found; FrontendMiddleware not added to it', ['group' => $group]);
+                continue;
+            }
             $router->pushMiddlewareToGroup($group, FrontendMiddleware::class);
         }
+    }
+
+    /**
+     * The groups FrontendMiddleware joins: "web", plus whatever October v3
+     * lets a site choose for the CMS's and the backend's routes
+     * (cms.middleware_group, backend.middleware_group), each a group name
+     * or a list of names (Laravel accepts both).
+     *
+     * @return list<string>
+     */
+    public static function middlewareGroups(): array
+    {
+        $groups = ['web'];
+        foreach (['cms.middleware_group', 'backend.middleware_group'] as $key) {
+            foreach ((array) Config::get($key, 'web') as $name) {
+                if (is_string($name) && $name !== '') {
+                    $groups[] = $name;
+                }
+            }
+        }
+        return array_values(array_unique($groups));
     }
 }

@@ -58,16 +58,33 @@ class BackendMiddleware
             return $session->get($key);
         });
         $assertion = $request->header(self::HEADER);
-        $decision = $gate->decide(new GateRequest(
-            (string) $request->method(),
-            (string) $request->getRequestUri(),
-            self::backendPath($request),
-            $request->server('REMOTE_ADDR'),
-            is_string($assertion) ? $assertion : null
-        ), $state);
+        try {
+            $decision = $gate->decide(new GateRequest(
+                (string) $request->method(),
+                (string) $request->getRequestUri(),
+                self::backendPath($request),
+                $request->server('REMOTE_ADDR'),
+                is_string($assertion) ? $assertion : null
+            ), $state);
+        } catch (Throwable $e) {
+            // A database error while provisioning (its writes are rolled
+            // back): closed, with a page, not a stack trace. The class only:
+            // a query's message carries the user's email.
+            Log::warning('octogate-sso: backend closed: the account could not be provisioned', [
+                'error' => get_class($e),
+                'path' => $request->path(),
+            ]);
+            return $this->denied('provisioning_failed', 'The backend account could not be prepared. The error is logged; please try again later or ask an administrator.');
+        }
 
         switch ($decision->action) {
             case GateDecision::PASS:
+                if ($decision->reason === 'synced') {
+                    // The role or superuser flag may have changed: this
+                    // request runs with the account as now stored, not the
+                    // copy (and permissions) BackendAuth loaded before.
+                    $this->reloadUser($decision->state === null ? null : $decision->state->loggedInUserId);
+                }
                 $this->store($session, $decision->state);
                 return $next($request);
             case GateDecision::LOGIN:
@@ -104,6 +121,11 @@ class BackendMiddleware
         if ($user === null) {
             return $this->denied('login_failed', 'The backend account could not be loaded.');
         }
+        $blocked = self::throttled($user, $request);
+        if ($blocked !== null) {
+            Log::warning('octogate-sso: backend login refused: the account is ' . $blocked, ['user_id' => $decision->userId]);
+            return $this->denied('user_' . $blocked, 'This backend account is ' . $blocked . ' on this site; ask an administrator.');
+        }
         try {
             BackendAuth::login($user, false);
         } catch (Throwable $e) {
@@ -126,6 +148,45 @@ class BackendMiddleware
             return new RedirectResponse($decision->redirectTo, $decision->status);
         }
         return $next($request);
+    }
+
+    /**
+     * "banned" or "suspended" when October's throttle bars the account
+     * (October's check() would log it out again on the next request: a
+     * redirect loop instead of an answer), else null. A site whose
+     * BackendAuth has no throttle lookup (not October) is not checked.
+     *
+     * @param User $user
+     * @param Request $request
+     */
+    private static function throttled($user, $request): ?string
+    {
+        try {
+            $throttle = BackendAuth::findThrottleByUserId($user->id, $request->ip());
+        } catch (\BadMethodCallException $e) {
+            return null;
+        }
+        if (!is_object($throttle)) {
+            return null;
+        }
+        if ($throttle->is_banned) {
+            return 'banned';
+        }
+        if (method_exists($throttle, 'checkSuspended') && $throttle->checkSuspended()) {
+            return 'suspended';
+        }
+        return null;
+    }
+
+    /**
+     * Make BackendAuth hold a freshly loaded copy of the logged-in user.
+     */
+    private function reloadUser(?int $userId): void
+    {
+        $fresh = $userId === null ? null : User::find($userId);
+        if ($fresh !== null) {
+            BackendAuth::setUser($fresh);
+        }
     }
 
     /**

@@ -22,7 +22,9 @@ use Octogate\Sso\Classes\Core\SessionState;
  * SessionState::OUTSIDE_BACKEND_MAX_AGE seconds. Requests routed to
  * October's BackendController are left to BackendMiddleware, which checks
  * every one of them; anything else (a plugin route under the backend URI
- * included) is checked here.
+ * included) is checked here. A backend login of an account that signs in
+ * through octogate which the shim did not make in this session (October's
+ * remember-me cookie) ends at once.
  */
 class FrontendMiddleware
 {
@@ -36,9 +38,24 @@ class FrontendMiddleware
             return $next($request);
         }
         $session = $request->session();
-        // Only a login the shim made carries an octogate session id: anonymous
-        // visitors cost nothing more than this read.
-        if ($session->get(SessionState::KEY_SID) === null || self::routedToBackendController($request)) {
+        if (self::routedToBackendController($request)) {
+            return $next($request);
+        }
+        if ($session->get(SessionState::KEY_SID) === null) {
+            // No login the shim made in this session. October may still
+            // have logged someone in: from its remember-me cookie (October
+            // v3 sets one when a user saves "My account"), into a fresh
+            // session octogate never vouched for. That is only allowed for
+            // accounts that do not sign in through octogate (break-glass).
+            // Anonymous visitors cost one look at the session and cookie.
+            $user = BackendAuth::getUser();
+            if ($user !== null && $this->linkStore()->isLinked((int) $user->id)) {
+                Log::info('octogate-sso: backend login of an SSO account that octogate did not vouch for in this session ended outside the backend', [
+                    'user_id' => (int) $user->id,
+                    'path' => $request->path(),
+                ]);
+                BackendSession::end($session);
+            }
             return $next($request);
         }
         $user = BackendAuth::getUser();
@@ -53,6 +70,14 @@ class FrontendMiddleware
             BackendSession::end($session);
         }
         return $next($request);
+    }
+
+    /**
+     * Which backend users sign in through octogate.
+     */
+    protected function linkStore(): SubLinkStore
+    {
+        return new DbSubLinkStore();
     }
 
     /**

@@ -6,10 +6,12 @@ namespace Octogate\Sso\Classes;
 
 use Backend\Models\User;
 use Backend\Models\UserRole;
+use Db;
 use Octogate\Sso\Classes\Core\EmailAddress;
 use Octogate\Sso\Classes\Core\UserAttributes;
 use Octogate\Sso\Classes\Core\UserDirectory;
 use Octogate\Sso\Classes\Core\UserRecord;
+use Schema;
 
 /**
  * UserDirectory on October's Backend\Models\User (backend_users).
@@ -18,11 +20,16 @@ use Octogate\Sso\Classes\Core\UserRecord;
  * the provisioner) instead of duplicated. Writes use forceSave(), which skips
  * the model's validation (password confirmation etc.). The password column
  * is only ever written on create and when an account is claimed for SSO.
+ * Columns that only some October versions have (is_password_expired,
+ * password_changed_at: v3) are written only where they exist.
  */
 final class OctoberUserDirectory implements UserDirectory
 {
     /** @var SubLinkStore */
     private $links;
+
+    /** @var array<string, bool> column => exists in backend_users (per process) */
+    private static $columns = [];
 
     public function __construct(?SubLinkStore $links = null)
     {
@@ -124,6 +131,7 @@ final class OctoberUserDirectory implements UserDirectory
         }
         $user->password = $password;
         $user->password_confirmation = $password;
+        self::passwordChanged($user);
         $user->persist_code = null;
         $user->reset_password_code = null;
         $user->activation_code = null;
@@ -161,7 +169,48 @@ final class OctoberUserDirectory implements UserDirectory
         $user->permissions = [];
         $user->is_superuser = $attributes->superuser;
         $user->is_activated = true;
-        $user->is_password_expired = false;
+        if (self::hasColumn($user, 'is_password_expired')) {
+            $user->is_password_expired = false;
+        }
+        self::passwordChanged($user);
+    }
+
+    /**
+     * October v3 can expire passwords by age: an SSO account's password is
+     * unusable by design, so its age must never send the user to the
+     * "password expired" screen (written at every sync and claim).
+     */
+    private static function passwordChanged(User $user): void
+    {
+        if (self::hasColumn($user, 'password_changed_at')) {
+            $user->password_changed_at = date('Y-m-d H:i:s');
+        }
+    }
+
+    /**
+     * Whether backend_users has the column (asked once per process).
+     */
+    private static function hasColumn(User $user, string $column): bool
+    {
+        if (!isset(self::$columns[$column])) {
+            self::$columns[$column] = (bool) Schema::hasColumn($user->getTable(), $column);
+        }
+        return self::$columns[$column];
+    }
+
+    /**
+     * Test hook: forget what hasColumn() learnt.
+     */
+    public static function forgetColumns(): void
+    {
+        self::$columns = [];
+    }
+
+    public function atomically(callable $work)
+    {
+        return Db::transaction(static function () use ($work) {
+            return $work();
+        });
     }
 
     private static function record(User $user): UserRecord

@@ -53,7 +53,7 @@ const FORWARDING: &[&str] = &[
 ];
 
 /// Hop-by-hop headers always removed (RFC 9110 §7.6.1 plus the common non-standard ones).
-const HOP_BY_HOP: &[&str] = &[
+const HOP_BY_HOP: [&str; 10] = [
     "connection",
     "keep-alive",
     "proxy-connection",
@@ -65,6 +65,56 @@ const HOP_BY_HOP: &[&str] = &[
     "upgrade",
     "http2-settings",
 ];
+
+/// [`HOP_BY_HOP`] as header names, so removing one needs no parsing of the name.
+const HOP_BY_HOP_NAMES: [HeaderName; 10] = [
+    HeaderName::from_static(HOP_BY_HOP[0]),
+    HeaderName::from_static(HOP_BY_HOP[1]),
+    HeaderName::from_static(HOP_BY_HOP[2]),
+    HeaderName::from_static(HOP_BY_HOP[3]),
+    HeaderName::from_static(HOP_BY_HOP[4]),
+    HeaderName::from_static(HOP_BY_HOP[5]),
+    HeaderName::from_static(HOP_BY_HOP[6]),
+    HeaderName::from_static(HOP_BY_HOP[7]),
+    HeaderName::from_static(HOP_BY_HOP[8]),
+    HeaderName::from_static(HOP_BY_HOP[9]),
+];
+
+/// Bit n set: some name in [`HOP_BY_HOP`] is n bytes long (all are shorter than 32).
+const HOP_BY_HOP_LENGTHS: u32 = {
+    let mut mask = 0u32;
+    let mut i = 0;
+    while i < HOP_BY_HOP.len() {
+        assert!(HOP_BY_HOP[i].len() < 32);
+        mask |= 1 << HOP_BY_HOP[i].len();
+        i += 1;
+    }
+    mask
+};
+
+/// Where `connection` and `transfer-encoding` are in [`HOP_BY_HOP`] (checked at compile time).
+const CONNECTION_BIT: usize = 0;
+const TRANSFER_ENCODING_BIT: usize = 7;
+const _: () = {
+    assert!(const_eq(HOP_BY_HOP[CONNECTION_BIT], "connection"));
+    assert!(const_eq(HOP_BY_HOP[TRANSFER_ENCODING_BIT], "transfer-encoding"));
+};
+
+/// `a == b` for constants.
+const fn const_eq(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < a.len() {
+        if a[i] != b[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
 
 /// Normalises a header name for comparison: ASCII-lowercase with every character that is not a
 /// letter or digit (`_`, `.`, `~`, ...) mapped to `-`. PHP maps `-`, `_` and `.` alike to `_`
@@ -104,7 +154,7 @@ const _: () = {
     assert!(all_short(IDENTITY_EXACT));
     assert!(all_short(IDENTITY_PREFIXES));
     assert!(all_short(FORWARDING));
-    assert!(all_short(HOP_BY_HOP));
+    assert!(all_short(&HOP_BY_HOP));
     // `strip_hop_by_hop` marks the names present in a u16.
     assert!(HOP_BY_HOP.len() <= 16);
 };
@@ -329,30 +379,27 @@ pub fn upgrade_request(headers: &HeaderMap) -> Option<HeaderValue> {
 /// client can never make octogate drop a header it adds.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
     // One pass over the headers that are present (a handful), instead of a hash lookup per
-    // hop-by-hop name: this runs twice per proxied request. It allocates only for a spelling
-    // other than the listed one (`Keep_Alive`) or a second `Connection` header.
+    // hop-by-hop name: this runs twice per proxied request. A name is looked at only when its
+    // length is that of a hop-by-hop name (normalising keeps the length), so most headers cost
+    // one bit test. It allocates only for a spelling other than the listed one (`Keep_Alive`)
+    // or a second `Connection` header.
     let mut buf = [0u8; NORM_LEN];
     // Bit i: `HOP_BY_HOP[i]` is present under its own name.
     let mut present: u16 = 0;
     let mut other_spellings: Vec<HeaderName> = Vec::new();
-    let mut framed_by_te = false;
-    let mut has_connection = false;
     for name in headers.keys() {
         let n = name.as_str();
-        if n == "transfer-encoding" {
-            framed_by_te = true;
+        if n.len() >= 32 || HOP_BY_HOP_LENGTHS & (1 << n.len()) == 0 {
+            continue;
         }
-        if n == "connection" {
-            has_connection = true;
-        }
-        if unusual(n) {
-            if HOP_BY_HOP.contains(&normalise(n, &mut buf)) {
-                other_spellings.push(name.clone());
-            }
-        } else if let Some(i) = HOP_BY_HOP.iter().position(|h| *h == n) {
+        if let Some(i) = HOP_BY_HOP.iter().position(|h| *h == n) {
             present |= 1 << i;
+        } else if unusual(n) && HOP_BY_HOP.contains(&normalise(n, &mut buf)) {
+            other_spellings.push(name.clone());
         }
     }
+    let framed_by_te = present & (1 << TRANSFER_ENCODING_BIT) != 0;
+    let has_connection = present & (1 << CONNECTION_BIT) != 0;
     // Headers named in `Connection` go too (`Connection` itself is in the list above). Its
     // values are cloned first (a reference count each) so the map can change; each token is
     // then removed by name (a lookup by `&str` lower-cases on the stack).
@@ -367,9 +414,9 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
     if framed_by_te {
         headers.remove(http::header::CONTENT_LENGTH);
     }
-    for (i, name) in HOP_BY_HOP.iter().enumerate() {
+    for (i, name) in HOP_BY_HOP_NAMES.iter().enumerate() {
         if present & (1 << i) != 0 {
-            headers.remove(*name);
+            headers.remove(name);
         }
     }
     for name in other_spellings {
@@ -382,7 +429,11 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
         .flat_map(|v| v.split(','))
         .map(str::trim)
     {
-        if !t.is_empty() && !t.eq_ignore_ascii_case("content-length") {
+        // A hop-by-hop name (`keep-alive`, the usual token) is gone already.
+        if !t.is_empty()
+            && !t.eq_ignore_ascii_case("content-length")
+            && !HOP_BY_HOP.iter().any(|h| t.eq_ignore_ascii_case(h))
+        {
             headers.remove(t);
         }
     }
@@ -650,6 +701,28 @@ mod tests {
         let mut left: Vec<&str> = h.keys().map(|k| k.as_str()).collect();
         left.sort_unstable();
         assert_eq!(left, ["content-length", "x-kept"], "{h:?}");
+
+        // Names as long as a hop-by-hop name but not one stay; a token naming a hop-by-hop
+        // header (the usual `keep-alive`) and one naming any other header both remove it.
+        let mut h = map(&[
+            ("connection", "Keep-Alive, close"),
+            ("keep-alive", "timeout=5"),
+            ("close", "x"),
+            ("set-cookie", "a=b"),
+            ("user-agent", "u"),
+            ("referer", "r"),
+            ("x-forwarded-for-", "1"),
+            ("http2_settings", "x"),
+            ("te", "trailers"),
+        ]);
+        strip_hop_by_hop(&mut h);
+        let mut left: Vec<&str> = h.keys().map(|k| k.as_str()).collect();
+        left.sort_unstable();
+        assert_eq!(
+            left,
+            ["referer", "set-cookie", "user-agent", "x-forwarded-for-"],
+            "{h:?}"
+        );
     }
 
     #[test]

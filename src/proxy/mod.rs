@@ -315,7 +315,7 @@ impl Upstream {
         let started = tokio::time::Instant::now();
         let resp = self
             .pool
-            .send(out, started + self.timeout)
+            .send(out, started, started + self.timeout)
             .await
             .map_err(|e| self.send_error(e))?;
         let upstream_time = started.elapsed();

@@ -271,6 +271,7 @@ impl Pool {
     pub(crate) async fn send(
         self: &Arc<Self>,
         mut req: Request<Body>,
+        now: Instant,
         deadline: Instant,
     ) -> Result<Response<Body>, SendError> {
         let permit = self
@@ -281,7 +282,7 @@ impl Pool {
         let mut may_reuse = true;
         loop {
             let idle = if may_reuse {
-                self.checkout().await
+                self.checkout(now).await
             } else {
                 None
             };
@@ -335,14 +336,15 @@ impl Pool {
     }
 
     /// The most recently used idle connection that is still open and ready for a request, and
-    /// how long it was idle.
-    async fn checkout(&self) -> Option<(BoxConn, Duration)> {
+    /// how long it was idle at `now` (the caller's clock reading, so a request reads the clock
+    /// once for its deadline and this).
+    async fn checkout(&self, now: Instant) -> Option<(BoxConn, Duration)> {
         loop {
             let (mut conn, since) = {
                 let mut idle = self.idle.lock().ok()?;
                 idle.pop_back()?
             };
-            let idle_for = since.elapsed();
+            let idle_for = now.saturating_duration_since(since);
             if idle_for > MAX_IDLE_AGE {
                 // Everything below it in the list is older still.
                 if let Ok(mut idle) = self.idle.lock() {

@@ -61,6 +61,18 @@ final class IdentityProvisioner
      */
     public function provision(Identity $identity): int
     {
+        // All or nothing: a failure after the claim (a conflict, a database
+        // error) must not leave a claimed, linked or half-updated account.
+        return $this->directory->atomically(function () use ($identity): int {
+            return $this->provisionNow($identity);
+        });
+    }
+
+    /**
+     * @throws ProvisioningException
+     */
+    private function provisionNow(Identity $identity): int
+    {
         $roleId = $this->directory->findRoleIdByCode($identity->role);
         if ($roleId === null) {
             throw new ProvisioningException(
@@ -75,9 +87,9 @@ final class IdentityProvisioner
             $user = $this->userWithEmail($identity->email);
             if ($user !== null) {
                 $this->refuseEmailLink($identity, $user);
-                // Claimed before it is linked: a failure in between leaves an
-                // unlinked account with a password nobody knows, never a linked
-                // one with a password someone else set.
+                // Claimed before it is linked (and both undone together if
+                // anything later fails): never a linked account with a
+                // password someone else set.
                 $this->directory->claim($user->id, self::unusablePassword());
                 $this->directory->link($identity->sub, $user->id);
             }

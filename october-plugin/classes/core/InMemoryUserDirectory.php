@@ -140,4 +140,15 @@ final class InMemoryUserDirectory implements UserDirectory
     {
         return new UserRecord((int) $row['id'], (string) $row['login'], $row['email'], $row['deleted_at'] !== null, (bool) $row['is_superuser']);
     }
+
+    public function atomically(callable $work)
+    {
+        $saved = [$this->users, $this->roles, $this->links, $this->nextId];
+        try {
+            return $work();
+        } catch (\Throwable $e) {
+            [$this->users, $this->roles, $this->links, $this->nextId] = $saved;
+            throw $e;
+        }
+    }
 }

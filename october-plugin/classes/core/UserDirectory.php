@@ -43,8 +43,9 @@ interface UserDirectory
     public function create(string $login, UserAttributes $attributes, string $password): int;
 
     /**
-     * Write the synced attributes, is_activated = true and
-     * is_password_expired = false. Must never touch the password.
+     * Write the synced attributes, is_activated = true and (where October
+     * has the column) is_password_expired = false. Must never touch the
+     * password.
      */
     public function update(int $userId, UserAttributes $attributes): void;
 
@@ -68,4 +69,17 @@ interface UserDirectory
      * accounts for which this is false.
      */
     public function isLinked(int $userId): bool;
+
+    /**
+     * Run $work so that all of its writes happen or none does (October: a
+     * database transaction), and return what it returns. Whatever $work
+     * throws is rethrown after its writes are undone: a provisioning that
+     * fails half-way (an account claimed but not linked, a user created but
+     * its role not set) leaves nothing behind.
+     *
+     * @template T
+     * @param callable(): T $work
+     * @return T
+     */
+    public function atomically(callable $work);
 }

@@ -56,6 +56,16 @@ namespace October\Rain\Database {
             $class = static::class;
             $row = $this->attributes;
             unset($row['password_confirmation']); // purgeable in October
+            foreach (array_keys($row) as $column) {
+                if (in_array($column, \Schema::$missing[$this->getTable()] ?? [], true)) {
+                    // What the database says to an UPDATE naming a column it lacks.
+                    throw new \RuntimeException("SQLSTATE[42S22]: Column not found: Unknown column '$column'");
+                }
+            }
+            \Db::$saves++;
+            if (\Db::$failWith !== null && \Db::$saves === \Db::$failAtSave) {
+                throw \Db::$failWith;
+            }
             if (!$this->exists) {
                 static::$nextIds[$class] = (static::$nextIds[$class] ?? 0) + 1;
                 $row['id'] = static::$nextIds[$class];
@@ -69,6 +79,14 @@ namespace October\Rain\Database {
         public function save(?array $options = null, $sessionKey = null)
         {
             throw new \LogicException('the shim must use forceSave(), not save()');
+        }
+
+        /** @var string table name (Eloquent's getTable()) */
+        protected $table = '';
+
+        public function getTable()
+        {
+            return $this->table;
         }
 
         /**
@@ -270,6 +288,8 @@ namespace Backend\Models {
      */
     class User extends Model
     {
+        protected $table = 'backend_users';
+
         /** @var int how many times any User's password attribute was set */
         public static $passwordWrites = 0;
 
@@ -361,6 +381,11 @@ namespace Illuminate\Routing {
         /** @var array<string, list<string>> */
         public $middlewareGroups = [];
 
+        public function hasMiddlewareGroup($name)
+        {
+            return array_key_exists($name, $this->middlewareGroups);
+        }
+
         public function pushMiddlewareToGroup($group, $middleware)
         {
             if (!in_array($middleware, $this->middlewareGroups[$group] ?? [], true)) {
@@ -443,6 +468,11 @@ namespace Illuminate\Http {
         public function hasSession()
         {
             return true;
+        }
+
+        public function ip()
+        {
+            return $this->serverVars['REMOTE_ADDR'] ?? null;
         }
 
         public function route($param = null, $default = null)
@@ -702,6 +732,39 @@ namespace {
             return self::$user;
         }
 
+        public static function setUser($user)
+        {
+            self::$user = $user;
+        }
+
+        /** @var array<int, string> user id => 'banned' | 'suspended' */
+        public static $throttled = [];
+
+        /**
+         * Like October's findThrottleByUserId(): the user's throttle record.
+         */
+        public static function findThrottleByUserId($userId, $ipAddress = null)
+        {
+            $state = self::$throttled[(int) $userId] ?? '';
+            return new class($state) {
+                /** @var bool */
+                public $is_banned;
+                /** @var bool */
+                private $suspended;
+
+                public function __construct(string $state)
+                {
+                    $this->is_banned = $state === 'banned';
+                    $this->suspended = $state === 'suspended';
+                }
+
+                public function checkSuspended()
+                {
+                    return $this->suspended;
+                }
+            };
+        }
+
         public static function check()
         {
             return self::$user !== null;
@@ -772,9 +835,43 @@ namespace {
         /** @var list<string> */
         public static $statements = [];
 
+        /** @var int Model::forceSave() calls so far */
+        public static $saves = 0;
+        /** @var int which forceSave() call (1 = the next) throws $failWith */
+        public static $failAtSave = 0;
+        /** @var \Throwable|null */
+        public static $failWith;
+        /** @var int transactions rolled back */
+        public static $rollbacks = 0;
+
         public static function table($name)
         {
             return new DbStubTable((string) $name);
+        }
+
+        /**
+         * Laravel's DB::transaction(): every write (models and tables) is
+         * undone when $work throws, and the exception is rethrown.
+         */
+        public static function transaction(callable $work, $attempts = 1)
+        {
+            $saved = [
+                \October\Rain\Database\Model::$tables,
+                \October\Rain\Database\Model::$nextIds,
+                self::$tables,
+                \Backend\Models\User::$passwordWrites,
+            ];
+            try {
+                return $work();
+            } catch (\Throwable $e) {
+                [
+                    \October\Rain\Database\Model::$tables,
+                    \October\Rain\Database\Model::$nextIds,
+                    self::$tables,
+                ] = $saved;
+                self::$rollbacks++;
+                throw $e;
+            }
         }
 
         public static function connection($name = null)
@@ -881,6 +978,23 @@ namespace {
     }
 
     /**
+     * Stand-in for the Schema facade: every column exists but those listed.
+     */
+    class Schema
+    {
+        /** @var array<string, list<string>> table => columns it lacks */
+        public static $missing = [];
+        /** @var int hasColumn() calls */
+        public static $asked = 0;
+
+        public static function hasColumn($table, $column)
+        {
+            self::$asked++;
+            return !in_array($column, self::$missing[$table] ?? [], true);
+        }
+    }
+
+    /**
      * Resets all stub state between tests.
      */
     final class OctoberStubs
@@ -894,6 +1008,14 @@ namespace {
             Db::$tables = [];
             Db::$driver = 'sqlite';
             Db::$statements = [];
+            Db::$saves = 0;
+            Db::$failAtSave = 0;
+            Db::$failWith = null;
+            Db::$rollbacks = 0;
+            Schema::$missing = [];
+            Schema::$asked = 0;
+            BackendAuth::$throttled = [];
+            \Octogate\Sso\Classes\OctoberUserDirectory::forgetColumns();
             \Backend\Models\User::$passwordWrites = 0;
             \Backend\Models\AccessLog::$added = [];
             \Backend\Classes\BackendController::$extensions = [];

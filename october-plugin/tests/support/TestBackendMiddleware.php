@@ -12,7 +12,7 @@ use Octogate\Sso\Classes\OctoberUserDirectory;
 /**
  * BackendMiddleware with the Settings model and the DB link table replaced.
  */
-final class TestBackendMiddleware extends BackendMiddleware
+class TestBackendMiddleware extends BackendMiddleware
 {
     /** @var array<string, mixed> */
     public $settings;

@@ -262,6 +262,27 @@ final class IdentityProvisionerTest extends TestCase
         $this->assertNotNull($this->dir->users[1]['deleted_at']);
     }
 
+    public function testAtomicallyUndoesEveryWriteWhenItsWorkFails(): void
+    {
+        $id = $this->provisioner->provision(self::identity());
+        $before = [$this->dir->users, $this->dir->links];
+        try {
+            $this->dir->atomically(function () use ($id): void {
+                $this->dir->claim($id, 'new password');
+                $this->dir->link('other-sub', $id);
+                $this->dir->seedUser(['login' => 'half']);
+                throw new \RuntimeException('database gone');
+            });
+            $this->fail('the failure must reach the caller');
+        } catch (\RuntimeException $e) {
+            $this->assertSame('database gone', $e->getMessage());
+        }
+        $this->assertSame($before, [$this->dir->users, $this->dir->links]);
+        $this->assertSame(7, $this->dir->atomically(static function (): int {
+            return 7;
+        }));
+    }
+
     public function testRefusesSoftDeletedUserFoundBySub(): void
     {
         $id = $this->provisioner->provision(self::identity());

@@ -122,7 +122,22 @@ final class OctoberAdapterTest extends TestCase
         $ran = false;
         $request = new Request('GET', $uri, ['REMOTE_ADDR' => '10.0.0.2'], [], $this->session, $baseUrl);
         $request->actionName = $action;
-        (new FrontendMiddleware())->handle($request, function () use (&$ran) {
+        $links = $this->middleware->links;
+        $middleware = new class($links) extends FrontendMiddleware {
+            /** @var ArraySubLinkStore */
+            private $links;
+
+            public function __construct(ArraySubLinkStore $links)
+            {
+                $this->links = $links;
+            }
+
+            protected function linkStore(): \Octogate\Sso\Classes\SubLinkStore
+            {
+                return $this->links;
+            }
+        };
+        $middleware->handle($request, function () use (&$ran) {
             $ran = true;
             return 'page';
         });
@@ -188,6 +203,105 @@ final class OctoberAdapterTest extends TestCase
         BackendAuth::login($user, false);
         $this->assertTrue($this->frontend('/'));
         $this->assertSame($user, BackendAuth::getUser());
+    }
+
+    public function testADatabaseErrorWhileProvisioningClosesTheBackendAndWritesNothing(): void
+    {
+        // An account from before SSO, linked by email: claimed, linked, then
+        // updated. The update fails (the database is gone, a column is
+        // missing): the claim and the link are undone.
+        // The link table in the database, as in October (one transaction).
+        $this->middleware = new class($this->middleware->settings, new ArraySubLinkStore()) extends TestBackendMiddleware {
+            protected function directory(): \Octogate\Sso\Classes\Core\UserDirectory
+            {
+                return new OctoberUserDirectory(new DbSubLinkStore());
+            }
+        };
+        $id = User::seed(['login' => 'ada', 'email' => 'ada@example.com', 'password' => 'known', 'persist_code' => 'p']);
+        $before = User::$tables[User::class][$id];
+        Db::$saves = 0;
+        Db::$failAtSave = 2;
+        Db::$failWith = new \RuntimeException("SQLSTATE[HY000]: update backend_users set email = 'ada@example.com'");
+        $r = $this->send('GET', '/backend', $this->token());
+        $this->assertSame(403, $r->getStatusCode());
+        $this->assertStringContainsString('provisioning_failed', $r->getContent());
+        $this->assertSame($before, User::$tables[User::class][$id], 'the claim is rolled back');
+        $this->assertSame([], Db::$tables[DbSubLinkStore::TABLE] ?? [], 'the link is rolled back');
+        $this->assertNull(BackendAuth::getUser());
+        $this->assertSame(1, Db::$rollbacks);
+        $this->assertSame(['error' => 'RuntimeException', 'path' => 'backend'], Log::$warnings[0][1]);
+        $this->assertStringNotContainsString('ada@', json_encode(Log::$warnings) ?: '', 'no query text in the log');
+        // The next request (database back) goes through.
+        $this->assertSame(302, $this->send('GET', '/backend', $this->token())->getStatusCode());
+        $this->assertSame($id, (int) BackendAuth::getUser()->id);
+    }
+
+    public function testColumnsOnlyOctoberV3HasAreWrittenOnlyWhereTheyExist(): void
+    {
+        // October v2 / Winter: no is_password_expired, no password_changed_at.
+        \Schema::$missing['backend_users'] = ['is_password_expired', 'password_changed_at'];
+        $this->assertSame(302, $this->send('GET', '/backend', $this->token())->getStatusCode());
+        $row = User::$tables[User::class][(int) BackendAuth::getUser()->id];
+        $this->assertArrayNotHasKey('is_password_expired', $row);
+        $this->assertArrayNotHasKey('password_changed_at', $row);
+        $asked = \Schema::$asked;
+        $this->send('GET', '/backend', $this->token(['sid' => 'sid-two']));
+        $this->assertSame($asked, \Schema::$asked, 'asked once per process');
+
+        // October v3: both written, so an age-based password expiry never
+        // sends an SSO user (who has no usable password) to its screen.
+        OctoberUserDirectory::forgetColumns();
+        \Schema::$missing = [];
+        $this->send('GET', '/backend', $this->token(['sid' => 'sid-three', 'name' => 'Ada L']));
+        $row = User::$tables[User::class][(int) BackendAuth::getUser()->id];
+        $this->assertFalse($row['is_password_expired']);
+        $this->assertEqualsWithDelta(time(), strtotime($row['password_changed_at']), 5);
+    }
+
+    public function testBannedOrSuspendedAccountsGetAnAnswerNotALoginLoop(): void
+    {
+        BackendAuth::$throttled[1] = 'banned';
+        $r = $this->send('GET', '/backend', $this->token());
+        $this->assertSame(403, $r->getStatusCode());
+        $this->assertStringContainsString('user_banned', $r->getContent());
+        $this->assertSame([], BackendAuth::$logins);
+        BackendAuth::$throttled[1] = 'suspended';
+        $this->assertStringContainsString('user_suspended', $this->send('GET', '/backend', $this->token())->getContent());
+        unset(BackendAuth::$throttled[1]);
+        $this->assertSame(302, $this->send('GET', '/backend', $this->token())->getStatusCode());
+        $this->assertSame([1], BackendAuth::$logins);
+    }
+
+    public function testASyncedRoleChangeAppliesToTheSameRequest(): void
+    {
+        $this->send('GET', '/backend', $this->token(['role' => 'developer']));
+        $before = BackendAuth::getUser();
+        $this->assertSame(1, $before->role_id);
+        $this->assertSame('controller ran', $this->send('GET', '/backend', $this->token(['role' => 'publisher']))->getContent());
+        $now = BackendAuth::getUser();
+        $this->assertNotSame($before, $now, 'a fresh copy, not the one loaded before the sync');
+        $this->assertSame(2, $now->role_id);
+        $this->assertCount(1, BackendAuth::$logins, 'synced, not logged in again');
+    }
+
+    public function testRememberMeLoginOfAnSsoAccountEndsOutsideTheBackend(): void
+    {
+        $this->send('GET', '/backend', $this->token());
+        $ada = BackendAuth::getUser();
+        $this->assertNotNull($ada);
+        // The Laravel session expired; October logs Ada in again from its
+        // remember-me cookie into a new session the shim never touched.
+        $this->session->data = [];
+        BackendAuth::login($ada, true);
+        $logouts = BackendAuth::$logouts;
+        $this->assertTrue($this->frontend('/blog'), 'the page itself is still served');
+        $this->assertNull(BackendAuth::getUser(), 'an SSO account needs octogate to vouch for it');
+        $this->assertSame($logouts + 1, BackendAuth::$logouts);
+        $this->assertStringContainsString('did not vouch', Log::$infos[0][0] ?? '');
+        // Within the backend the Gate decides, as for any request.
+        BackendAuth::login($ada, true);
+        $this->assertTrue($this->frontend('/backend/cms', '', 'Backend\\Classes\\BackendController@run'));
+        $this->assertSame($ada, BackendAuth::getUser());
     }
 
     public function testNewSidLogsOutThenInAgainAndRecordsAccess(): void
@@ -630,8 +744,21 @@ final class OctoberAdapterTest extends TestCase
         // October v3 may put the CMS's routes in another group: that one too.
         Config::$values['cms.middleware_group'] = 'cms';
         $router = new \Illuminate\Routing\Router();
+        $router->middlewareGroups = ['web' => ['session'], 'cms' => ['session']];
         (new Plugin(['router' => $router]))->boot();
-        $this->assertSame(['web' => [FrontendMiddleware::class], 'cms' => [FrontendMiddleware::class]], $router->middlewareGroups);
+        $this->assertSame(['web' => ['session', FrontendMiddleware::class], 'cms' => ['session', FrontendMiddleware::class]], $router->middlewareGroups);
+        // Laravel also takes a list, which may name a middleware alias: a
+        // list must not break boot ("Array to string conversion" is fatal
+        // there), and an alias must not become a group that hides it.
+        Config::$values['cms.middleware_group'] = ['cms', 'csp'];
+        Config::$values['backend.middleware_group'] = 'admin';
+        $router = new \Illuminate\Routing\Router();
+        $router->middlewareGroups = ['web' => [], 'cms' => [], 'admin' => []];
+        (new Plugin(['router' => $router]))->boot();
+        $this->assertSame(['web' => [FrontendMiddleware::class], 'cms' => [FrontendMiddleware::class], 'admin' => [FrontendMiddleware::class]], $router->middlewareGroups);
+        $this->assertSame(['web', 'cms', 'csp', 'admin'], Plugin::middlewareGroups());
+        $this->assertStringContainsString('group not found', Log::$warnings[0][0]);
+        $this->assertSame(['group' => 'csp'], Log::$warnings[0][1]);
         BackendController::$extensions = array_slice(BackendController::$extensions, 0, 1);
         $this->assertCount(1, BackendController::$extensions);
         $controller = new BackendController();

@@ -190,4 +190,20 @@ final class SqliteUserDirectory implements UserDirectory
     {
         return new UserRecord((int) $row['id'], (string) $row['login'], $row['email'], $row['deleted_at'] !== null, ((int) $row['is_superuser']) === 1);
     }
+
+    public function atomically(callable $work)
+    {
+        if ($this->pdo->inTransaction()) {
+            return $work();
+        }
+        $this->pdo->beginTransaction();
+        try {
+            $result = $work();
+            $this->pdo->commit();
+            return $result;
+        } catch (\Throwable $e) {
+            $this->pdo->rollBack();
+            throw $e;
+        }
+    }
 }
