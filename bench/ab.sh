@@ -26,7 +26,8 @@ cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done; wait 2>/dev/n
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-wait_port() { for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.05; done; return 1; }
+# shellcheck source=bench/public-hop.sh
+source "$HERE/public-hop.sh"
 
 export RUN
 NAME=upstream PORT=$UP python3 "$HERE/benchtool.py" render "$HERE/conf/nginx-upstream.conf" "$RUN/up.conf"
@@ -37,26 +38,7 @@ wait_port "$UP" && wait_port "$NGX" || { echo "nginx did not start" >&2; exit 1;
 NGX_WORKER=$(pgrep -P "$(cat "$RUN/proxy.pid")" | head -1)
 
 OG_BIN=$(for b in "$@"; do [[ $(basename "$b") == bare_proxy ]] || { echo "$b"; break; }; done)
-"${OG_BIN:?give at least one octogate binary}" keygen > "$RUN/keygen.txt"
-awk '/BEGIN PRIVATE KEY/,/END PRIVATE KEY/' "$RUN/keygen.txt" > "$RUN/signing.pem"
-cat > "$RUN/og.toml" <<EOF
-[server]
-listen = "127.0.0.1:$OG"
-public_url = "http://127.0.0.1:$OG"
-[upstream]
-url = "http://127.0.0.1:$UP"
-[oidc]
-issuer = "http://127.0.0.1:9"
-client_id = "ab"
-client_secret = "ab"
-[session]
-cookie_keys = ["$(awk '/^# Session cookie key/{getline; print; exit}' "$RUN/keygen.txt")"]
-[assertion]
-signing_key = "file:$RUN/signing.pem"
-audience = "ab"
-[access]
-default_role = "x"
-EOF
+write_public_hop_config "${OG_BIN:?give at least one octogate binary}" "$RUN" "$OG" "$UP" || exit 1
 
 # measure PID URL -> "rps user_us sys_us hwm_kib"
 measure() {

@@ -1,0 +1,38 @@
+# Shared by bench/ab.sh and bench/instructions.sh (sourced, not run): the octogate config for the
+# public hop, and a port wait.
+
+# wait_port PORT [TRIES]: until something accepts on 127.0.0.1:PORT (TRIES × 50 ms).
+wait_port() {
+    for _ in $(seq 1 "${2:-100}"); do
+        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+        sleep 0.05
+    done
+    return 1
+}
+
+# write_public_hop_config OCTOGATE_BIN RUN_DIR LISTEN_PORT UPSTREAM_PORT: writes RUN_DIR/og.toml, a
+# site with fresh keys whose every path is public (nothing under [access] protect), in front of
+# 127.0.0.1:UPSTREAM_PORT. The OIDC issuer is never contacted on the public path.
+write_public_hop_config() {
+    local bin=$1 run=$2 port=$3 up=$4
+    "$bin" keygen > "$run/keygen.txt" || return 1
+    awk '/BEGIN PRIVATE KEY/,/END PRIVATE KEY/' "$run/keygen.txt" > "$run/signing.pem"
+    cat > "$run/og.toml" <<EOT
+[server]
+listen = "127.0.0.1:$port"
+public_url = "http://127.0.0.1:$port"
+[upstream]
+url = "http://127.0.0.1:$up"
+[oidc]
+issuer = "http://127.0.0.1:9"
+client_id = "ab"
+client_secret = "ab"
+[session]
+cookie_keys = ["$(awk '/^# Session cookie key/{getline; print; exit}' "$run/keygen.txt")"]
+[assertion]
+signing_key = "file:$run/signing.pem"
+audience = "ab"
+[access]
+default_role = "x"
+EOT
+}
