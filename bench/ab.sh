@@ -20,16 +20,9 @@ CONNS=${CONNS:-256}
 BASE=${PORT_BASE:-$(( 20000 + RANDOM % 10000 ))}
 UP=$((BASE + 1)) NGX=$((BASE + 2)) OG=$((BASE + 3))
 
-RUN=$(mktemp -d /tmp/octogate-ab.XXXXXX)
-PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done; wait 2>/dev/null; rm -rf "$RUN"; }
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
 # shellcheck source=bench/public-hop.sh
 source "$HERE/public-hop.sh"
-
-export RUN
+start_run_dir ab
 NAME=upstream PORT=$UP python3 "$HERE/benchtool.py" render "$HERE/conf/nginx-upstream.conf" "$RUN/up.conf"
 NAME=proxy PORT=$NGX UP_PORT=$UP ACCESS_LOG=off python3 "$HERE/benchtool.py" render "$HERE/conf/nginx-proxy.conf" "$RUN/px.conf"
 taskset -c 1 nginx -c "$RUN/up.conf" -p "$RUN" >/dev/null 2>&1 & PIDS+=($!)

@@ -25,15 +25,9 @@ DURATION=${DURATION:-8s}
 BASE=${PORT_BASE:-$(( 20000 + RANDOM % 10000 ))}
 UP=$((BASE + 1)) OG=$((BASE + 3))
 
-RUN=$(mktemp -d /tmp/octogate-instr.XXXXXX)
-PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done; wait 2>/dev/null; rm -rf "$RUN"; }
-trap cleanup EXIT
-trap 'exit 130' INT TERM
 # shellcheck source=bench/public-hop.sh
 source "$HERE/public-hop.sh"
-
-export RUN
+start_run_dir instr
 NAME=upstream PORT=$UP python3 "$HERE/benchtool.py" render "$HERE/conf/nginx-upstream.conf" "$RUN/up.conf"
 nginx -c "$RUN/up.conf" -p "$RUN" >/dev/null 2>&1 & PIDS+=($!)
 wait_port "$UP" || { echo "nginx did not start" >&2; exit 1; }

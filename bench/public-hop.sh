@@ -1,6 +1,16 @@
 # Shared by bench/ab.sh and bench/instructions.sh (sourced, not run): the octogate config for the
 # public hop, and a port wait.
 
+# start_run_dir TAG: RUN (exported) is a fresh temp dir; at exit every pid in PIDS is stopped and
+# RUN removed (also on Ctrl-C).
+start_run_dir() {
+    RUN=$(mktemp -d "/tmp/octogate-$1.XXXXXX")
+    export RUN
+    PIDS=()
+    trap 'for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done; wait 2>/dev/null; rm -rf "$RUN"' EXIT
+    trap 'exit 130' INT TERM
+}
+
 # wait_port PORT [TRIES]: until something accepts on 127.0.0.1:PORT (TRIES × 50 ms).
 wait_port() {
     for _ in $(seq 1 "${2:-100}"); do
@@ -21,6 +31,8 @@ write_public_hop_config() {
 [server]
 listen = "127.0.0.1:$port"
 public_url = "http://127.0.0.1:$port"
+# wrk is one address holding every connection: a load generator, not one visitor.
+max_connections_per_client = 4096
 [upstream]
 url = "http://127.0.0.1:$up"
 [oidc]

@@ -83,9 +83,14 @@ class Plugin extends PluginBase
         $router = $this->app['router'];
         foreach (self::middlewareGroups() as $group) {
             if ($group !== 'web' && method_exists($router, 'hasMiddlewareGroup') && !$router->hasMiddlewareGroup($group)) {
-                // A middleware alias, not a group: pushing would create a
-                // group of that name that hides the alias's middleware.
-                Log::warning('octogate-sso: middleware group not found; FrontendMiddleware not added to it', ['group' => $group]);
+                // Not a group: pushing would create a group of that name,
+                // which hides a middleware alias of the same name. An alias
+                // in the list is normal (boot() runs on every request: no
+                // log line for it); anything else is a configuration slip.
+                $aliases = method_exists($router, 'getMiddleware') ? (array) $router->getMiddleware() : [];
+                if (!array_key_exists($group, $aliases)) {
+                    Log::warning('octogate-sso: middleware group not found; FrontendMiddleware not added to it', ['group' => $group]);
+                }
                 continue;
             }
             $router->pushMiddlewareToGroup($group, FrontendMiddleware::class);

@@ -26,6 +26,7 @@ pub async fn serve_with(
         header_read_timeout: cfg.server.header_read_timeout,
         max_header_bytes: cfg.server.max_header_bytes,
         max_connections: cfg.server.max_connections,
+        max_connections_per_client: cfg.server.max_connections_per_client,
         shutdown_grace: cfg.server.shutdown_grace,
     };
     let server = Server::bind(cfg.server.listen, cfg.server.tls.as_ref(), limits)
@@ -82,10 +83,25 @@ pub fn reload(app: &App, path: &std::path::Path, tls: Option<&crate::server::tls
     let actx = crate::app::audit::Context::default();
     match crate::config::load(path) {
         Ok(cfg) => {
-            if cfg.server.listen != app.runtime().cfg.server.listen {
-                tracing::warn!(
-                    "server.listen changed: a restart is needed for that key; the rest is applied"
-                );
+            let old = &app.runtime().cfg.server;
+            let needs_restart = [
+                ("server.listen", cfg.server.listen != old.listen),
+                (
+                    "server.max_connections",
+                    cfg.server.max_connections != old.max_connections,
+                ),
+                (
+                    "server.max_connections_per_client",
+                    cfg.server.max_connections_per_client != old.max_connections_per_client,
+                ),
+            ];
+            for (key, changed) in needs_restart {
+                if changed {
+                    tracing::warn!(
+                        key,
+                        "{key} changed: a restart is needed for that key; the rest is applied"
+                    );
+                }
             }
             match app.reload(cfg) {
                 Ok(gen) => {

@@ -6,6 +6,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
+use common::access::{connect_from, raw_from};
 use common::*;
 
 const SPOOFED: &[&str] = &[
@@ -829,6 +830,54 @@ fn only_websocket_upgrades_are_tunnelled() {
         seen.headers
     );
     assert!(seen.header("http2-settings").is_none());
+}
+
+#[test]
+fn one_client_cannot_hold_every_connection() {
+    let up = Upstream::start();
+    let mut spec = ConfigSpec::new(&up.url());
+    spec.server_extra =
+        "max_connections_per_client = 2\ntrusted_proxies = [\"127.0.0.3/32\"]\n".into();
+    let og = Octogate::start(&spec);
+    let get = "GET / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n";
+    let local = |last: u8| std::net::IpAddr::from([127, 0, 0, last]);
+    // Two connections from one address, open and silent (a slow-loris client).
+    let a = connect_from(local(1), og.addr);
+    let _b = connect_from(local(1), og.addr);
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(raw_from(local(1), og.addr, get).status, 503, "a third one");
+    // Other clients are served.
+    assert_eq!(raw_from(local(2), og.addr, get).status, 200);
+    // A trusted proxy carries many clients: not counted per address.
+    let _p1 = connect_from(local(3), og.addr);
+    let _p2 = connect_from(local(3), og.addr);
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(raw_from(local(3), og.addr, get).status, 200);
+    // A closed connection gives its slot back.
+    drop(a);
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(raw_from(local(1), og.addr, get).status, 200);
+    let log = og.log();
+    assert!(
+        log.contains("too many concurrent connections from this client"),
+        "{log}"
+    );
+}
+
+#[test]
+fn tunnels_count_against_their_clients_connections() {
+    let up = Upstream::start();
+    let mut spec = ConfigSpec::new(&up.url());
+    spec.server_extra = "max_connections_per_client = 2\n".into();
+    let og = Octogate::start(&spec);
+    // The HTTP connection hands its socket to the tunnel; the tunnel keeps the client's slot.
+    let (_a, ra) = ws_request(og.addr, "websocket");
+    assert_eq!(ra.status, 101);
+    let (_b, rb) = ws_request(og.addr, "websocket");
+    assert_eq!(rb.status, 101);
+    std::thread::sleep(Duration::from_millis(200));
+    let (_c, rc) = ws_request(og.addr, "websocket");
+    assert_eq!(rc.status, 503, "a third tunnel from one client: {rc:?}");
 }
 
 #[test]

@@ -74,6 +74,11 @@ class BackendMiddleware
                 'error' => get_class($e),
                 'path' => $request->path(),
             ]);
+            if ($state->loggedInUserId !== null) {
+                // As for every other refusal: the rights it was logged in with
+                // may be the ones that were being taken away.
+                $this->logout($session);
+            }
             return $this->denied('provisioning_failed', 'The backend account could not be prepared. The error is logged; please try again later or ask an administrator.');
         }
 
@@ -163,7 +168,9 @@ class BackendMiddleware
     {
         try {
             $throttle = BackendAuth::findThrottleByUserId($user->id, $request->ip());
-        } catch (\BadMethodCallException $e) {
+        } catch (\BadMethodCallException | \Error $e) {
+            // No such method behind the facade: nothing to check against
+            // (October's own check() still applies its throttle).
             return null;
         }
         if (!is_object($throttle)) {

@@ -28,7 +28,7 @@ final class OctoberUserDirectory implements UserDirectory
     /** @var SubLinkStore */
     private $links;
 
-    /** @var array<string, bool> column => exists in backend_users (per process) */
+    /** @var array<string, bool> column => exists in backend_users (per PHP process: per request under PHP-FPM) */
     private static $columns = [];
 
     public function __construct(?SubLinkStore $links = null)
@@ -188,7 +188,8 @@ final class OctoberUserDirectory implements UserDirectory
     }
 
     /**
-     * Whether backend_users has the column (asked once per process).
+     * Whether backend_users has the column (asked once per PHP process,
+     * i.e. at most twice per sign-in or sync under PHP-FPM).
      */
     private static function hasColumn(User $user, string $column): bool
     {

@@ -38,6 +38,9 @@ pub struct ConnInfo {
     peer_forwarded_for: HeaderValue,
     /// For an HTTP/2 connection: its requests in progress (a few at once; more wait their turn).
     pub h2: Option<h2_turns::H2Turns>,
+    /// The connection's place in its client's `max_connections_per_client` (none for a trusted
+    /// proxy); a WebSocket tunnel upgraded from it keeps a share.
+    pub(crate) client: Option<Arc<crate::server::per_client::ClientSlot>>,
 }
 
 impl ConnInfo {
@@ -51,6 +54,7 @@ impl ConnInfo {
             tls,
             peer_forwarded_for,
             h2: h2.then(h2_turns::H2Turns::default),
+            client: None,
         }
     }
 }
@@ -150,7 +154,8 @@ impl App {
         req: &Request<Incoming>,
         protected: bool,
         ctx: &Ctx,
-    ) -> Result<Option<tokio::sync::OwnedSemaphorePermit>, Box<Response<Body>>> {
+        client: Option<&Arc<crate::server::per_client::ClientSlot>>,
+    ) -> Result<Option<crate::proxy::tunnel::TunnelSlot>, Box<Response<Body>>> {
         if headers::upgrade_request(req.headers()).is_none() {
             return Ok(None);
         }
@@ -172,7 +177,10 @@ impl App {
             }
         }
         match self.permits.clone().try_acquire_owned() {
-            Ok(p) => Ok(Some(p)),
+            Ok(p) => Ok(Some(crate::proxy::tunnel::TunnelSlot::new(
+                p,
+                client.cloned(),
+            ))),
             Err(_) => {
                 tracing::warn!("WebSocket upgrade refused: too many concurrent connections (503)");
                 Err(Box::new(response::error(
@@ -261,7 +269,8 @@ impl App {
         };
         let (path, outcome, upstream, resp, turn) = match turn {
             Ok(turn) => {
-                let (path, outcome, upstream, resp) = self.route(req, &ctx, log).await;
+                let (path, outcome, upstream, resp) =
+                    self.route(req, &ctx, log, conn.client.as_ref()).await;
                 (path, outcome, upstream, resp, turn)
             }
             Err(()) => {
@@ -306,6 +315,7 @@ impl App {
         req: Request<Incoming>,
         ctx: &Ctx,
         log: bool,
+        conn_client: Option<&Arc<crate::server::per_client::ClientSlot>>,
     ) -> (
         String,
         &'static str,
@@ -372,7 +382,7 @@ impl App {
                 }
             }
         };
-        let tunnel_permit = match self.tunnel_permit(&req, valid_for.is_some(), ctx) {
+        let tunnel_permit = match self.tunnel_permit(&req, valid_for.is_some(), ctx, conn_client) {
             Ok(p) => p,
             Err(resp) => return (log_path(), "refused", None, *resp),
         };

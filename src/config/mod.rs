@@ -105,6 +105,8 @@ pub struct ServerConfig {
     pub max_header_bytes: usize,
     /// Concurrent connection cap.
     pub max_connections: usize,
+    /// Concurrent connections from one client address (IPv6: one /64); trusted proxies exempt.
+    pub max_connections_per_client: usize,
     /// Graceful shutdown deadline.
     pub shutdown_grace: Duration,
     /// Longest silence between request-body chunks.

@@ -35,6 +35,7 @@ pub struct RawServer {
     pub header_read_timeout: Option<S>,
     pub max_header_bytes: Option<Spanned<i64>>,
     pub max_connections: Option<Spanned<i64>>,
+    pub max_connections_per_client: Option<Spanned<i64>>,
     pub shutdown_grace: Option<S>,
     pub body_read_timeout: Option<S>,
     pub tunnel_idle_timeout: Option<S>,

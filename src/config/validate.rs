@@ -363,6 +363,13 @@ impl Validator<'_> {
             1,
             1_000_000,
         );
+        let max_connections_per_client = self.int(
+            &rs.max_connections_per_client,
+            "server.max_connections_per_client",
+            512,
+            1,
+            1_000_000,
+        );
         let shutdown_grace = self.duration(
             &rs.shutdown_grace,
             "server.shutdown_grace",
@@ -751,6 +758,7 @@ impl Validator<'_> {
                 header_read_timeout,
                 max_header_bytes,
                 max_connections,
+                max_connections_per_client,
                 shutdown_grace,
                 body_read_timeout,
                 tunnel_idle_timeout,

@@ -97,7 +97,10 @@ const CONNECTION_BIT: usize = 0;
 const TRANSFER_ENCODING_BIT: usize = 7;
 const _: () = {
     assert!(const_eq(HOP_BY_HOP[CONNECTION_BIT], "connection"));
-    assert!(const_eq(HOP_BY_HOP[TRANSFER_ENCODING_BIT], "transfer-encoding"));
+    assert!(const_eq(
+        HOP_BY_HOP[TRANSFER_ENCODING_BIT],
+        "transfer-encoding"
+    ));
 };
 
 /// `a == b` for constants.

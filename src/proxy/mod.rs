@@ -3,7 +3,7 @@
 mod body;
 pub mod headers;
 mod pool;
-mod tunnel;
+pub(crate) mod tunnel;
 
 use std::sync::Arc;
 
@@ -78,7 +78,7 @@ pub struct Forwarding {
     /// before forwarding, so the site sees only the ones octogate sets.
     pub from_trusted_proxy: bool,
     /// For a WebSocket upgrade: the connection permit the tunnel holds while it lives.
-    pub tunnel_permit: Option<tokio::sync::OwnedSemaphorePermit>,
+    pub tunnel_permit: Option<tunnel::TunnelSlot>,
     /// For a WebSocket upgrade in the protected area: how long the tunnel may live (the
     /// session's [`valid_for`](crate::session::SessionData::valid_for)); `None` on public paths.
     pub tunnel_max_life: Option<Duration>,
@@ -448,7 +448,7 @@ where
 /// The client side of a WebSocket upgrade in progress, and the connection slot its tunnel holds.
 struct PendingUpgrade {
     client: hyper::upgrade::OnUpgrade,
-    permit: Option<tokio::sync::OwnedSemaphorePermit>,
+    permit: Option<tunnel::TunnelSlot>,
     max_life: Option<Duration>,
 }
 

@@ -56,20 +56,40 @@ async fn lifetime(max_life: Option<Duration>) {
     }
 }
 
+/// What an open tunnel holds, so tunnels count against `server.max_connections` and, like the
+/// connection they were upgraded from, against their client's `max_connections_per_client`.
+#[derive(Debug)]
+pub struct TunnelSlot {
+    _connection: tokio::sync::OwnedSemaphorePermit,
+    _client: Option<Arc<crate::server::per_client::ClientSlot>>,
+}
+
+impl TunnelSlot {
+    /// A slot from the connection permits, and the client's own slot (none for a trusted proxy).
+    pub(crate) fn new(
+        connection: tokio::sync::OwnedSemaphorePermit,
+        client: Option<Arc<crate::server::per_client::ClientSlot>>,
+    ) -> TunnelSlot {
+        TunnelSlot {
+            _connection: connection,
+            _client: client,
+        }
+    }
+}
+
 /// Pumps bytes both ways until either side closes, nothing moves for `idle`, or `max_life` (if
-/// any) has passed. `permit` is held for the tunnel's life so tunnels count against
-/// `server.max_connections`.
+/// any) has passed. `slot` is held for the tunnel's life.
 pub async fn pump<A, B>(
     client: A,
     upstream: B,
     idle: Duration,
     max_life: Option<Duration>,
-    permit: Option<tokio::sync::OwnedSemaphorePermit>,
+    slot: Option<TunnelSlot>,
 ) where
     A: AsyncRead + AsyncWrite + Unpin,
     B: AsyncRead + AsyncWrite + Unpin,
 {
-    let _permit = permit;
+    let _slot = slot;
     let last = Arc::new(AtomicU64::new(now_ms()));
     let mut c = Activity {
         inner: client,

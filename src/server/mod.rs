@@ -2,6 +2,8 @@
 //! clients, serves HTTP/1.1 and HTTP/2 through the [`App`](crate::app::App), and shuts down
 //! gracefully.
 mod conn_timer;
+mod log_budget;
+pub mod per_client;
 mod prefixed;
 pub mod tls;
 
@@ -46,6 +48,8 @@ pub struct Limits {
     pub max_header_bytes: usize,
     /// Concurrent connections.
     pub max_connections: usize,
+    /// Concurrent connections from one client address (see [`per_client`]).
+    pub max_connections_per_client: usize,
     /// Graceful shutdown deadline.
     pub shutdown_grace: Duration,
 }
@@ -93,6 +97,7 @@ impl Server {
     pub async fn serve(self, app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
         let limits = self.limits;
         let permits = app.connection_permits();
+        let per_client = per_client::ClientSlots::new(limits.max_connections_per_client);
         let protocols = Arc::new(Protocols::new(&limits));
         loop {
             let (stream, peer) = tokio::select! {
@@ -107,26 +112,36 @@ impl Server {
                 _ = shutdown.changed() => break,
             };
             let _ = stream.set_nodelay(true);
+            // A trusted proxy carries many clients: only the total counts for it.
+            let client_slot = if app.runtime().is_trusted(peer.ip()) {
+                None
+            } else {
+                match per_client.take(peer.ip()) {
+                    Some(slot) => Some(slot),
+                    None => {
+                        if let Some(left_out) = REFUSAL_LOG.admit() {
+                            tracing::warn!(peer = %peer, limit = limits.max_connections_per_client, similar_lines_left_out = left_out, "connection refused: too many concurrent connections from this client (503)");
+                        }
+                        app.metrics().refused("too_many_connections_from_client");
+                        self.refuse_connection(stream);
+                        continue;
+                    }
+                }
+            };
             let permit = match permits.clone().try_acquire_owned() {
                 Ok(p) => p,
                 Err(_) => {
-                    tracing::warn!(peer = %peer, limit = limits.max_connections, "connection refused: too many concurrent connections (503)");
-                    app.metrics().refused("too_many_connections");
-                    if self.tls.is_none() {
-                        tokio::spawn(refuse(
-                            stream,
-                            503,
-                            "Service Unavailable",
-                            limits.header_read_timeout,
-                        ));
+                    if let Some(left_out) = REFUSAL_LOG.admit() {
+                        tracing::warn!(peer = %peer, limit = limits.max_connections, similar_lines_left_out = left_out, "connection refused: too many concurrent connections (503)");
                     }
-                    // Over TLS a plain-text 503 would only read as a protocol error (and a
-                    // handshake is not worth its CPU here): the connection is just closed.
+                    app.metrics().refused("too_many_connections");
+                    self.refuse_connection(stream);
                     continue;
                 }
             };
             let conn = Conn {
                 peer,
+                client: client_slot.map(Arc::new),
                 app: app.clone(),
                 protocols: protocols.clone(),
                 shutdown: shutdown.clone(),
@@ -172,6 +187,25 @@ impl Server {
         tokio::select! {
             _ = permits.acquire_many(all) => tracing::info!("all connections closed"),
             _ = tokio::time::sleep(limits.shutdown_grace) => tracing::warn!("shutdown grace period over; closing remaining connections"),
+        }
+    }
+}
+
+/// Refused connections cost a client nothing: their log lines are budgeted.
+static REFUSAL_LOG: log_budget::LogBudget = log_budget::LogBudget::new(10);
+
+impl Server {
+    /// Answers a connection refused before it was served: a plain 503 (bounded in time), or over
+    /// TLS just closed (a plain-text 503 would only read as a protocol error, and a handshake is
+    /// not worth its CPU here).
+    fn refuse_connection(&self, stream: tokio::net::TcpStream) {
+        if self.tls.is_none() {
+            tokio::spawn(refuse(
+                stream,
+                503,
+                "Service Unavailable",
+                self.limits.header_read_timeout,
+            ));
         }
     }
 }
@@ -252,6 +286,9 @@ macro_rules! until_shutdown {
 /// One accepted connection.
 struct Conn {
     peer: SocketAddr,
+    /// The connection's place in its client's `max_connections_per_client` (none for a trusted
+    /// proxy).
+    client: Option<Arc<per_client::ClientSlot>>,
     app: Arc<App>,
     protocols: Arc<Protocols>,
     shutdown: watch::Receiver<bool>,
@@ -309,6 +346,7 @@ impl Conn {
     {
         let Conn {
             peer,
+            client,
             app,
             protocols,
             mut shutdown,
@@ -338,7 +376,9 @@ impl Conn {
         };
         let h2 = alpn_h2 || head.starts_with(b"PRI * HTTP/2.0\r\n");
         let io = TokioIo::new(Prefixed::new(head, stream));
-        let info = Arc::new(ConnInfo::new(peer, tls, h2));
+        let mut info = ConnInfo::new(peer, tls, h2);
+        info.client = client;
+        let info = Arc::new(info);
         let idle_info = info.clone();
         let svc = service_fn(move |req: hyper::Request<Incoming>| {
             let app = app.clone();

@@ -209,6 +209,14 @@ pub fn start_octogate_behind(spec: &ConfigSpec, public_url: &str) -> Octogate {
 /// Sends a raw request from the local address `from` (e.g. 127.0.0.2, which is loopback but not
 /// in `trusted_proxies = ["127.0.0.1/32"]`).
 pub fn raw_from(from: std::net::IpAddr, addr: SocketAddr, request: &str) -> RawResponse {
+    let std_stream = connect_from(from, addr);
+    use std::io::Write;
+    (&std_stream).write_all(request.as_bytes()).unwrap();
+    read_response(&mut std::io::BufReader::new(std_stream)).unwrap()
+}
+
+/// A blocking connection to `addr` from the local address `from` (30 s read timeout).
+pub fn connect_from(from: std::net::IpAddr, addr: SocketAddr) -> std::net::TcpStream {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -222,7 +230,5 @@ pub fn raw_from(from: std::net::IpAddr, addr: SocketAddr, request: &str) -> RawR
     std_stream
         .set_read_timeout(Some(Duration::from_secs(30)))
         .unwrap();
-    use std::io::Write;
-    (&std_stream).write_all(request.as_bytes()).unwrap();
-    read_response(&mut std::io::BufReader::new(std_stream)).unwrap()
+    std_stream
 }

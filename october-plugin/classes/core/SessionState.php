@@ -95,6 +95,11 @@ final class SessionState
         if ($this->loggedInUserId === null || $this->sid === null) {
             return false;
         }
+        if ($this->userId !== $this->loggedInUserId) {
+            // Someone other than the user the shim logged in (an
+            // impersonation): octogate never vouched for them.
+            return true;
+        }
         if (!is_int($seen) || $seen > $now + 60) {
             return true;
         }

@@ -381,6 +381,14 @@ namespace Illuminate\Routing {
         /** @var array<string, list<string>> */
         public $middlewareGroups = [];
 
+        /** @var array<string, string> alias => middleware class */
+        public $middleware = [];
+
+        public function getMiddleware()
+        {
+            return $this->middleware;
+        }
+
         public function hasMiddlewareGroup($name)
         {
             return array_key_exists($name, $this->middlewareGroups);

@@ -234,6 +234,12 @@ final class OctoberAdapterTest extends TestCase
         // The next request (database back) goes through.
         $this->assertSame(302, $this->send('GET', '/backend', $this->token())->getStatusCode());
         $this->assertSame($id, (int) BackendAuth::getUser()->id);
+        // A sync that fails ends the login it would have changed (a demotion, say).
+        Db::$saves = 0;
+        Db::$failAtSave = 1;
+        $r = $this->send('GET', '/backend', $this->token(['superuser' => true]));
+        $this->assertStringContainsString('provisioning_failed', $r->getContent());
+        $this->assertNull(BackendAuth::getUser());
     }
 
     public function testColumnsOnlyOctoberV3HasAreWrittenOnlyWhereTheyExist(): void
@@ -282,6 +288,16 @@ final class OctoberAdapterTest extends TestCase
         $this->assertNotSame($before, $now, 'a fresh copy, not the one loaded before the sync');
         $this->assertSame(2, $now->role_id);
         $this->assertCount(1, BackendAuth::$logins, 'synced, not logged in again');
+    }
+
+    public function testAnImpersonationOutsideTheBackendEnds(): void
+    {
+        $this->send('GET', '/backend', $this->token());
+        $other = User::find(User::seed(['login' => 'bob', 'email' => 'bob@example.com', 'is_activated' => true]));
+        BackendAuth::impersonate($other);
+        // Vouched for just now, but for Ada, not for Bob.
+        $this->assertTrue($this->frontend('/blog'));
+        $this->assertNull(BackendAuth::getUser());
     }
 
     public function testRememberMeLoginOfAnSsoAccountEndsOutsideTheBackend(): void
@@ -750,13 +766,15 @@ final class OctoberAdapterTest extends TestCase
         // Laravel also takes a list, which may name a middleware alias: a
         // list must not break boot ("Array to string conversion" is fatal
         // there), and an alias must not become a group that hides it.
-        Config::$values['cms.middleware_group'] = ['cms', 'csp'];
+        Config::$values['cms.middleware_group'] = ['cms', 'csp', 'throttle'];
         Config::$values['backend.middleware_group'] = 'admin';
         $router = new \Illuminate\Routing\Router();
         $router->middlewareGroups = ['web' => [], 'cms' => [], 'admin' => []];
+        $router->middleware = ['throttle' => 'ThrottleRequests'];
         (new Plugin(['router' => $router]))->boot();
         $this->assertSame(['web' => [FrontendMiddleware::class], 'cms' => [FrontendMiddleware::class], 'admin' => [FrontendMiddleware::class]], $router->middlewareGroups);
-        $this->assertSame(['web', 'cms', 'csp', 'admin'], Plugin::middlewareGroups());
+        $this->assertSame(['web', 'cms', 'csp', 'throttle', 'admin'], Plugin::middlewareGroups());
+        $this->assertCount(1, Log::$warnings, 'an alias is expected in the list: no warning');
         $this->assertStringContainsString('group not found', Log::$warnings[0][0]);
         $this->assertSame(['group' => 'csp'], Log::$warnings[0][1]);
         BackendController::$extensions = array_slice(BackendController::$extensions, 0, 1);

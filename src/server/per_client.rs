@@ -1,0 +1,176 @@
+//! At most so many connections from one client at once (`server.max_connections_per_client`), so
+//! one address cannot hold every one of `server.max_connections` (idle keep-alive connections,
+//! slow heads, held HTTP/2 streams) and shut everybody else out.
+//!
+//! A client is an IPv4 address or an IPv6 /64 (what one host or site is given; a host has the
+//! whole /64 to pick addresses from). A home or office is usually given a /56 or /48, i.e. many
+//! /64s: an IPv6 /48 as a whole may hold [`WIDE`] times the limit. Trusted proxies are not
+//! counted: each carries many clients.
+//! The table holds one entry per client with a connection open, so it never outgrows
+//! `max_connections`; the lock is held for a hash-map update, never across I/O.
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+/// How many times the per-client limit an IPv6 /48 may hold in all.
+pub(crate) const WIDE: u32 = 4;
+
+/// A counted group of addresses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum ClientKey {
+    V4(u32),
+    /// An IPv6 /64 prefix: one client.
+    V6(u64),
+    /// An IPv6 /48 prefix: the network it is in.
+    V6Wide(u64),
+}
+
+impl ClientKey {
+    /// The client, and for IPv6 the wider network it is counted in as well.
+    fn of(ip: IpAddr) -> (ClientKey, Option<ClientKey>) {
+        match ip {
+            IpAddr::V4(a) => (ClientKey::V4(u32::from(a)), None),
+            IpAddr::V6(a) => match a.to_ipv4_mapped() {
+                Some(v4) => (ClientKey::V4(u32::from(v4)), None),
+                None => {
+                    let bits = u128::from(a);
+                    (
+                        ClientKey::V6((bits >> 64) as u64),
+                        Some(ClientKey::V6Wide((bits >> 80) as u64)),
+                    )
+                }
+            },
+        }
+    }
+}
+
+/// The connections each client has open.
+#[derive(Debug)]
+pub(crate) struct ClientSlots {
+    limit: u32,
+    open: Mutex<HashMap<ClientKey, u32>>,
+}
+
+/// One open connection of a client; given back when dropped.
+#[derive(Debug)]
+pub(crate) struct ClientSlot {
+    slots: Arc<ClientSlots>,
+    key: ClientKey,
+    wide: Option<ClientKey>,
+}
+
+impl ClientSlots {
+    /// A table allowing `limit` connections per client (at least one).
+    pub(crate) fn new(limit: usize) -> Arc<ClientSlots> {
+        Arc::new(ClientSlots {
+            limit: u32::try_from(limit.max(1)).unwrap_or(u32::MAX),
+            open: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// A slot for a connection from `ip`, or `None` when that client has `limit` open already
+    /// (or, for IPv6, its /48 has [`WIDE`] times that).
+    pub(crate) fn take(self: &Arc<Self>, ip: IpAddr) -> Option<ClientSlot> {
+        let (key, wide) = ClientKey::of(ip);
+        let mut open = self.lock();
+        if open.get(&key).copied().unwrap_or(0) >= self.limit {
+            return None;
+        }
+        if let Some(w) = wide {
+            if open.get(&w).copied().unwrap_or(0) >= self.limit.saturating_mul(WIDE) {
+                return None;
+            }
+            *open.entry(w).or_insert(0) += 1;
+        }
+        *open.entry(key).or_insert(0) += 1;
+        Some(ClientSlot {
+            slots: self.clone(),
+            key,
+            wide,
+        })
+    }
+
+    /// Clients with at least one connection open (for tests).
+    #[cfg(test)]
+    fn clients(&self) -> usize {
+        self.lock().len()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HashMap<ClientKey, u32>> {
+        // Nothing can panic while the lock is held; a poisoned map is still consistent.
+        self.open.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Drop for ClientSlot {
+    fn drop(&mut self) {
+        let mut open = self.slots.lock();
+        for key in std::iter::once(self.key).chain(self.wide) {
+            if let Some(n) = open.get_mut(&key) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    open.remove(&key);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn a_client_gets_limit_slots_and_each_comes_back() {
+        let slots = ClientSlots::new(2);
+        let a = slots.take(ip("192.0.2.1")).unwrap();
+        let b = slots.take(ip("192.0.2.1")).unwrap();
+        assert!(slots.take(ip("192.0.2.1")).is_none());
+        // Another address is another client.
+        let other = slots.take(ip("192.0.2.2")).unwrap();
+        drop(a);
+        let c = slots.take(ip("192.0.2.1")).unwrap();
+        assert!(slots.take(ip("192.0.2.1")).is_none());
+        drop((b, c, other));
+        assert_eq!(slots.clients(), 0, "no entry outlives its connections");
+    }
+
+    #[test]
+    fn an_ipv6_client_is_its_slash_64_and_mapped_ipv4_is_ipv4() {
+        let slots = ClientSlots::new(1);
+        let _a = slots.take(ip("2001:db8:1:2::1")).unwrap();
+        assert!(slots.take(ip("2001:db8:1:2:ffff::9")).is_none(), "same /64");
+        let _b = slots.take(ip("2001:db8:1:3::1")).unwrap();
+        let _c = slots.take(ip("198.51.100.7")).unwrap();
+        assert!(slots.take(ip("::ffff:198.51.100.7")).is_none());
+        // Two /64s and their /48, and one IPv4 address.
+        assert_eq!(slots.clients(), 4);
+    }
+
+    #[test]
+    fn an_ipv6_slash_48_holds_at_most_wide_times_the_limit() {
+        let slots = ClientSlots::new(2);
+        let mut held = Vec::new();
+        // A /48 hands its /64s out: each may hold 2, all of them together 2 × WIDE.
+        for i in 0..WIDE {
+            for _ in 0..2 {
+                held.push(slots.take(ip(&format!("2001:db8:7:{i:x}::1"))).unwrap());
+            }
+        }
+        assert!(
+            slots.take(ip("2001:db8:7:ff::1")).is_none(),
+            "the /48 is full"
+        );
+        assert!(
+            slots.take(ip("2001:db8:8::1")).is_some(),
+            "another /48 is not"
+        );
+        held.pop();
+        assert!(slots.take(ip("2001:db8:7:ff::1")).is_some());
+        drop(held);
+    }
+}
