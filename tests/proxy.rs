@@ -1090,6 +1090,79 @@ fn an_http2_client_that_never_reads_cannot_take_every_upstream_slot() {
     );
 }
 
+#[test]
+fn one_http2_client_is_capped_over_all_its_connections() {
+    let up = Upstream::start();
+    let mut spec = ConfigSpec::new(&up.url());
+    spec.server_extra = "max_connections_per_client = 20\n".into();
+    let og = Octogate::start(&spec);
+    let addr = og.addr;
+    let seen = up.seen.clone();
+    let (statuses, downloads) =
+        tokio::runtime::Runtime::new()
+            .expect("runtime")
+            .block_on(async move {
+                // Two connections, 16 streams each (its own limit), never reading a body.
+                let mut streams = Vec::new();
+                for _ in 0..2 {
+                    let (sender, _conn) = h2_client(addr, |b| {
+                        b.initial_stream_window_size(0);
+                    })
+                    .await;
+                    for _ in 0..16 {
+                        let mut sender = sender.clone();
+                        streams.push(tokio::spawn(async move {
+                            let resp = sender
+                                .send_request(h2_get(addr, "/download/1000000"))
+                                .await
+                                .expect("response head");
+                            let status = resp.status().as_u16();
+                            if status == 200 {
+                                // Hold the unread response for the rest of the test.
+                                tokio::time::sleep(Duration::from_secs(30)).await;
+                            }
+                            drop(resp);
+                            status
+                        }));
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(1500)).await;
+                let downloads = seen
+                    .lock()
+                    .unwrap()
+                    .iter()
+                    .filter(|s| s.target.starts_with("/download/"))
+                    .count();
+                // Another client is served meanwhile.
+                let other = tokio::task::spawn_blocking(move || {
+                    raw_from(
+                        std::net::IpAddr::from([127, 0, 0, 2]),
+                        addr,
+                        "GET / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n",
+                    )
+                    .status
+                })
+                .await
+                .expect("blocking");
+                assert_eq!(other, 200);
+                // The refused ones have finished (their 503 was read).
+                let mut statuses = Vec::new();
+                for s in streams {
+                    if s.is_finished() {
+                        statuses.push(s.await.expect("stream"));
+                    } else {
+                        s.abort();
+                    }
+                }
+                (statuses, downloads)
+            });
+    assert_eq!(statuses, vec![503; 12], "{}", og.log());
+    assert!(
+        downloads <= 20,
+        "{downloads} upstream exchanges for one client"
+    );
+}
+
 /// An HTTP/2 connection with no request in progress is closed after the header timeout, as an
 /// idle HTTP/1.1 keep-alive connection is: answering pings does not keep a slot for ever.
 #[test]

@@ -7,6 +7,7 @@ use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::clock::now_ms;
+use crate::server::per_client::{ClientRequest, ClientSlot};
 
 /// Requests one HTTP/2 connection may have in progress at once (from arrival until the response
 /// body is sent or dropped); further streams wait for a turn. Without this, one connection's
@@ -22,12 +23,16 @@ pub struct H2Turns {
     slots: Arc<Semaphore>,
     /// When a request last arrived or finished ([`now_ms`]).
     last_active: Arc<AtomicU64>,
+    /// The client's place in `max_connections_per_client`, which also caps its HTTP/2 requests
+    /// in progress over all its connections (none for a trusted proxy).
+    client: Option<Arc<ClientSlot>>,
 }
 
 /// A request's turn: held until its response body is sent or dropped.
 #[derive(Debug)]
 pub struct Turn {
     _permit: OwnedSemaphorePermit,
+    _client: Option<ClientRequest>,
     last_active: Arc<AtomicU64>,
 }
 
@@ -37,25 +42,32 @@ impl Drop for Turn {
     }
 }
 
-impl Default for H2Turns {
-    fn default() -> Self {
+impl H2Turns {
+    /// The turns of a new connection of `client`.
+    pub(crate) fn new(client: Option<Arc<ClientSlot>>) -> H2Turns {
         H2Turns {
             slots: Arc::new(Semaphore::new(H2_REQUESTS_IN_PROGRESS)),
             last_active: Arc::new(AtomicU64::new(now_ms())),
+            client,
         }
     }
-}
 
-impl H2Turns {
-    /// Waits (at most `wait`) for a turn; `None` when none came.
+    /// Waits (at most `wait`) for a turn of the connection; `None` when none came, or when the
+    /// client has its limit of requests in progress over all its connections (no wait: those
+    /// are its own).
     pub async fn take(&self, wait: Duration) -> Option<Turn> {
         self.last_active.store(now_ms(), Ordering::Relaxed);
         let permit = tokio::time::timeout(wait, self.slots.clone().acquire_owned())
             .await
             .ok()?
             .ok()?;
+        let client = match &self.client {
+            None => None,
+            Some(c) => Some(c.begin_request()?),
+        };
         Some(Turn {
             _permit: permit,
+            _client: client,
             last_active: self.last_active.clone(),
         })
     }
@@ -76,7 +88,7 @@ mod tests {
 
     #[tokio::test]
     async fn turns_are_limited_and_idleness_counts_from_the_last_one() {
-        let t = H2Turns::default();
+        let t = H2Turns::new(None);
         let mut held = Vec::new();
         for _ in 0..H2_REQUESTS_IN_PROGRESS {
             held.push(t.take(Duration::from_millis(50)).await.expect("a turn"));

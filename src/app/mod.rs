@@ -44,8 +44,14 @@ pub struct ConnInfo {
 }
 
 impl ConnInfo {
-    /// Facts about a connection from `peer` (`h2`: it speaks HTTP/2).
-    pub fn new(peer: SocketAddr, tls: bool, h2: bool) -> ConnInfo {
+    /// Facts about a connection from `peer` (`h2`: it speaks HTTP/2; `client`: its place in
+    /// `max_connections_per_client`).
+    pub(crate) fn new(
+        peer: SocketAddr,
+        tls: bool,
+        h2: bool,
+        client: Option<Arc<crate::server::per_client::ClientSlot>>,
+    ) -> ConnInfo {
         // An IP address is always a valid header value.
         let peer_forwarded_for = HeaderValue::from_str(&peer.ip().to_string())
             .unwrap_or_else(|_| HeaderValue::from_static("unknown"));
@@ -53,8 +59,8 @@ impl ConnInfo {
             peer,
             tls,
             peer_forwarded_for,
-            h2: h2.then(h2_turns::H2Turns::default),
-            client: None,
+            h2: h2.then(|| h2_turns::H2Turns::new(client.clone())),
+            client,
         }
     }
 }
@@ -274,7 +280,7 @@ impl App {
                 (path, outcome, upstream, resp, turn)
             }
             Err(()) => {
-                tracing::warn!(request_id = %ctx.request_id, limit = h2_turns::H2_REQUESTS_IN_PROGRESS, "HTTP/2 stream refused: too many requests of its connection in progress (503)");
+                tracing::warn!(request_id = %ctx.request_id, limit = h2_turns::H2_REQUESTS_IN_PROGRESS, "HTTP/2 stream refused: too many requests of its connection or its client in progress (503)");
                 let resp = crate::http::response::error(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "Too many requests at once; please try again shortly.",

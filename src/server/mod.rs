@@ -376,9 +376,7 @@ impl Conn {
         };
         let h2 = alpn_h2 || head.starts_with(b"PRI * HTTP/2.0\r\n");
         let io = TokioIo::new(Prefixed::new(head, stream));
-        let mut info = ConnInfo::new(peer, tls, h2);
-        info.client = client;
-        let info = Arc::new(info);
+        let info = Arc::new(ConnInfo::new(peer, tls, h2, client));
         let idle_info = info.clone();
         let svc = service_fn(move |req: hyper::Request<Incoming>| {
             let app = app.clone();

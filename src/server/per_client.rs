@@ -8,8 +8,13 @@
 //! counted: each carries many clients.
 //! The table holds one entry per client with a connection open, so it never outgrows
 //! `max_connections`; the lock is held for a hash-map update, never across I/O.
+//!
+//! A client's HTTP/2 requests in progress are capped at the same number ([`ClientSlot::begin_request`]):
+//! over HTTP/1.1 each connection has at most one, but each HTTP/2 connection may have 16, and
+//! without this one address could hold every upstream slot through a few hundred connections.
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 /// How many times the per-client limit an IPv6 /48 may hold in all.
@@ -44,11 +49,20 @@ impl ClientKey {
     }
 }
 
+/// What is counted for one key.
+#[derive(Debug, Default)]
+struct Entry {
+    /// Connections open.
+    conns: u32,
+    /// HTTP/2 requests in progress (only for a client's own key, not its wider network).
+    in_flight: Arc<AtomicU32>,
+}
+
 /// The connections each client has open.
 #[derive(Debug)]
 pub(crate) struct ClientSlots {
     limit: u32,
-    open: Mutex<HashMap<ClientKey, u32>>,
+    open: Mutex<HashMap<ClientKey, Entry>>,
 }
 
 /// One open connection of a client; given back when dropped.
@@ -57,6 +71,34 @@ pub(crate) struct ClientSlot {
     slots: Arc<ClientSlots>,
     key: ClientKey,
     wide: Option<ClientKey>,
+    in_flight: Arc<AtomicU32>,
+}
+
+/// One HTTP/2 request of a client in progress; given back when dropped.
+#[derive(Debug)]
+pub(crate) struct ClientRequest {
+    in_flight: Arc<AtomicU32>,
+}
+
+impl ClientSlot {
+    /// A place for one more HTTP/2 request of this client, or `None` when it has
+    /// `max_connections_per_client` in progress already.
+    pub(crate) fn begin_request(&self) -> Option<ClientRequest> {
+        let before = self.in_flight.fetch_add(1, Ordering::AcqRel);
+        if before >= self.slots.limit {
+            self.in_flight.fetch_sub(1, Ordering::AcqRel);
+            return None;
+        }
+        Some(ClientRequest {
+            in_flight: self.in_flight.clone(),
+        })
+    }
+}
+
+impl Drop for ClientRequest {
+    fn drop(&mut self) {
+        self.in_flight.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 impl ClientSlots {
@@ -73,20 +115,24 @@ impl ClientSlots {
     pub(crate) fn take(self: &Arc<Self>, ip: IpAddr) -> Option<ClientSlot> {
         let (key, wide) = ClientKey::of(ip);
         let mut open = self.lock();
-        if open.get(&key).copied().unwrap_or(0) >= self.limit {
+        let conns = |open: &HashMap<ClientKey, Entry>, k| open.get(&k).map_or(0, |e| e.conns);
+        if conns(&open, key) >= self.limit {
             return None;
         }
         if let Some(w) = wide {
-            if open.get(&w).copied().unwrap_or(0) >= self.limit.saturating_mul(WIDE) {
+            if conns(&open, w) >= self.limit.saturating_mul(WIDE) {
                 return None;
             }
-            *open.entry(w).or_insert(0) += 1;
+            open.entry(w).or_default().conns += 1;
         }
-        *open.entry(key).or_insert(0) += 1;
+        let entry = open.entry(key).or_default();
+        entry.conns += 1;
+        let in_flight = entry.in_flight.clone();
         Some(ClientSlot {
             slots: self.clone(),
             key,
             wide,
+            in_flight,
         })
     }
 
@@ -96,7 +142,7 @@ impl ClientSlots {
         self.lock().len()
     }
 
-    fn lock(&self) -> MutexGuard<'_, HashMap<ClientKey, u32>> {
+    fn lock(&self) -> MutexGuard<'_, HashMap<ClientKey, Entry>> {
         // Nothing can panic while the lock is held; a poisoned map is still consistent.
         self.open.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -106,9 +152,9 @@ impl Drop for ClientSlot {
     fn drop(&mut self) {
         let mut open = self.slots.lock();
         for key in std::iter::once(self.key).chain(self.wide) {
-            if let Some(n) = open.get_mut(&key) {
-                *n = n.saturating_sub(1);
-                if *n == 0 {
+            if let Some(e) = open.get_mut(&key) {
+                e.conns = e.conns.saturating_sub(1);
+                if e.conns == 0 {
                     open.remove(&key);
                 }
             }
@@ -149,6 +195,27 @@ mod tests {
         assert!(slots.take(ip("::ffff:198.51.100.7")).is_none());
         // Two /64s and their /48, and one IPv4 address.
         assert_eq!(slots.clients(), 4);
+    }
+
+    #[test]
+    fn a_clients_requests_in_progress_are_capped_across_its_connections() {
+        let slots = ClientSlots::new(3);
+        let a = slots.take(ip("192.0.2.1")).unwrap();
+        let b = slots.take(ip("192.0.2.1")).unwrap();
+        let r1 = a.begin_request().unwrap();
+        let _r2 = b.begin_request().unwrap();
+        let _r3 = a.begin_request().unwrap();
+        assert!(
+            b.begin_request().is_none(),
+            "three in progress, on either connection"
+        );
+        let other = slots.take(ip("192.0.2.2")).unwrap();
+        assert!(
+            other.begin_request().is_some(),
+            "another client's are its own"
+        );
+        drop(r1);
+        assert!(b.begin_request().is_some());
     }
 
     #[test]
