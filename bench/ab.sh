@@ -59,7 +59,7 @@ for r in $(seq 1 "$ROUNDS"); do
             # the stack's floor (examples/bare_proxy.rs): same pinning, no config
             taskset -c 1 "$b" "127.0.0.1:$OG" "127.0.0.1:$UP" 2>/dev/null & pid=$!
         else
-            OCTOGATE_LOG=error taskset -c 1 "$b" run --config "$RUN/og.toml" 2>/dev/null & pid=$!
+            OCTOGATE_LOG=${OCTOGATE_LOG:-error} taskset -c 1 "$b" run --config "$RUN/og.toml" 2>/dev/null & pid=$!
         fi
         wait_port "$OG" || { echo "$b did not start" >&2; exit 1; }
         echo "$b $(measure "$pid" "http://127.0.0.1:$OG/")" >> "$RUN/results"

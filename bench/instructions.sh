@@ -45,7 +45,7 @@ for b in "$@"; do
     else
         args=(run --config "$RUN/og.toml")
     fi
-    OCTOGATE_LOG=error valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$out" \
+    OCTOGATE_LOG=${OCTOGATE_LOG:-error} valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$out" \
         "$b" "${args[@]}" 2>"$RUN/vg.$i.log" & pid=$!
     wait_port "$OG" 400 || { echo "$b did not start under valgrind:" >&2; cat "$RUN/vg.$i.log" >&2; exit 1; }
     wrk -t1 -c16 -d3s "http://127.0.0.1:$OG/" >/dev/null

@@ -168,21 +168,6 @@ pub(crate) fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
     }
 }
 
-pub(crate) fn init_logging(json: bool) {
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("OCTOGATE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_target(true);
-    let _ = if json {
-        builder.json().flatten_event(true).try_init()
-    } else {
-        builder.try_init()
-    };
-}
-
 fn run(config: PathBuf, json_logs: bool) -> ExitCode {
     let cfg = match crate::config::load(&config) {
         Ok(c) => c,
@@ -194,7 +179,7 @@ fn run(config: PathBuf, json_logs: bool) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    init_logging(json_logs || cfg.server.log_format == crate::config::LogFormat::Json);
+    crate::logging::init(json_logs || cfg.server.log_format == crate::config::LogFormat::Json);
     let rt = match runtime() {
         Ok(r) => r,
         Err(e) => {

@@ -22,6 +22,7 @@ pub mod config;
 pub mod demo;
 pub mod http;
 pub mod identity;
+mod logging;
 pub mod oidc;
 pub mod proxy;
 pub mod serve;

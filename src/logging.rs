@@ -1,0 +1,119 @@
+//! Log output: `tracing` to stderr, human text or JSON, filtered by `OCTOGATE_LOG` (default
+//! `info`), with a timestamp that is cheap to write (the access log writes one line a request).
+use std::cell::RefCell;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use tracing_subscriber::fmt::format::Writer;
+use tracing_subscriber::fmt::time::FormatTime;
+
+/// Installs the global subscriber (a second call does nothing).
+pub(crate) fn init(json: bool) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("OCTOGATE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_timer(UtcMicros)
+        .with_target(true);
+    let _ = if json {
+        builder.json().flatten_event(true).try_init()
+    } else {
+        builder.try_init()
+    };
+}
+
+/// RFC 3339 UTC with microseconds (`2026-11-28T09:36:04.123456Z`), as tracing's own `SystemTime`
+/// writes it, but the date and time of day are formatted once a second per thread, not per line.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct UtcMicros;
+
+thread_local! {
+    /// The second last formatted, and its `YYYY-MM-DDTHH:MM:SS.` prefix.
+    static PREFIX: RefCell<(u64, String)> = const { RefCell::new((u64::MAX, String::new())) };
+}
+
+impl FormatTime for UtcMicros {
+    fn format_time(&self, w: &mut Writer<'_>) -> std::fmt::Result {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        let secs = now.as_secs();
+        PREFIX.with(|p| {
+            let mut p = p.borrow_mut();
+            if p.0 != secs {
+                *p = (secs, date_time_prefix(secs));
+            }
+            w.write_str(&p.1)?;
+            write_micros(w, now.subsec_micros())
+        })
+    }
+}
+
+/// `YYYY-MM-DDTHH:MM:SS.` for a Unix time in seconds (proleptic Gregorian calendar, UTC).
+fn date_time_prefix(secs: u64) -> String {
+    let days = secs / 86_400;
+    let rem = secs % 86_400;
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    )
+}
+
+/// Year, month, day of the `days`-th day after 1970-01-01 (H. Hinnant's `civil_from_days`).
+fn civil_from_days(days: u64) -> (u64, u64, u64) {
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let doe = z % 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + u64::from(m <= 2);
+    (y, m, d)
+}
+
+/// Six digits and `Z`, without the formatting machinery.
+fn write_micros(w: &mut Writer<'_>, micros: u32) -> std::fmt::Result {
+    let mut out = [b'0', b'0', b'0', b'0', b'0', b'0', b'Z'];
+    let mut n = micros.min(999_999);
+    for digit in out[..6].iter_mut().rev() {
+        *digit = b'0' + (n % 10) as u8;
+        n /= 10;
+    }
+    // Only ASCII digits and 'Z' were written.
+    w.write_str(std::str::from_utf8(&out).unwrap_or("000000Z"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_match_the_calendar() {
+        assert_eq!(date_time_prefix(0), "1970-01-01T00:00:00.");
+        // 2000-02-29 (a leap day in a century year divisible by 400) 23:59:59.
+        assert_eq!(date_time_prefix(951_868_799), "2000-02-29T23:59:59.");
+        assert_eq!(date_time_prefix(951_868_800), "2000-03-01T00:00:00.");
+        // 2100 is not a leap year: 2100-02-28 is followed by 2100-03-01.
+        assert_eq!(date_time_prefix(4_107_542_399), "2100-02-28T23:59:59.");
+        assert_eq!(date_time_prefix(4_107_542_400), "2100-03-01T00:00:00.");
+        assert_eq!(date_time_prefix(1_795_858_564), "2026-11-28T09:36:04.");
+    }
+
+    #[test]
+    fn the_timestamp_is_rfc3339_utc_with_microseconds() {
+        let mut s = String::new();
+        UtcMicros.format_time(&mut Writer::new(&mut s)).unwrap();
+        let (date, time) = s.split_once('T').unwrap();
+        assert_eq!(date.len(), 10, "{s}");
+        assert_eq!(time.len(), "09:36:04.123456Z".len(), "{s}");
+        assert!(time.ends_with('Z'));
+        let mut m = String::new();
+        write_micros(&mut Writer::new(&mut m), 42).unwrap();
+        assert_eq!(m, "000042Z");
+    }
+}
