@@ -179,7 +179,8 @@ fn run(config: PathBuf, json_logs: bool) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    crate::logging::init(json_logs || cfg.server.log_format == crate::config::LogFormat::Json);
+    let _log =
+        crate::logging::init(json_logs || cfg.server.log_format == crate::config::LogFormat::Json);
     let rt = match runtime() {
         Ok(r) => r,
         Err(e) => {

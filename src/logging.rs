@@ -1,18 +1,34 @@
 //! Log output: `tracing` to stderr, human text or JSON, filtered by `OCTOGATE_LOG` (default
 //! `info`), with a timestamp that is cheap to write (the access log writes one line a request).
+//!
+//! Lines are written by a thread of their own, never by the threads that serve requests: a stalled
+//! reader of stderr (a blocked pipe, a throttled journal) must not stall the proxy. They are
+//! written in batches (one `write` for all lines waiting); past [`BUFFERED_LINES`] waiting lines,
+//! new ones are dropped and counted rather than waited for.
 use std::cell::RefCell;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::time::FormatTime;
 
-/// Installs the global subscriber (a second call does nothing).
-pub(crate) fn init(json: bool) {
+/// Lines that may wait for the writer thread before new ones are dropped.
+pub(crate) const BUFFERED_LINES: usize = 8 * 1024;
+
+/// Installs the global subscriber (a second call does nothing). Keep the guard until the process
+/// ends: dropping it writes out what is still waiting.
+#[must_use = "dropping the guard stops log output"]
+pub(crate) fn init(json: bool) -> LogGuard {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("OCTOGATE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(true)
+        .buffered_lines_limit(BUFFERED_LINES)
+        .thread_name("octogate-log")
+        .finish(std::io::BufWriter::new(std::io::stderr()));
+    let dropped = writer.error_counter();
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(writer)
         .with_timer(UtcMicros)
         .with_target(true);
     let _ = if json {
@@ -20,6 +36,32 @@ pub(crate) fn init(json: bool) {
     } else {
         builder.try_init()
     };
+    LogGuard {
+        _worker: guard,
+        dropped,
+    }
+}
+
+/// Keeps the log writer thread; dropped at exit, it writes out the lines still waiting and says
+/// how many were dropped, if any.
+pub(crate) struct LogGuard {
+    _worker: tracing_appender::non_blocking::WorkerGuard,
+    dropped: tracing_appender::non_blocking::ErrorCounter,
+}
+
+impl Drop for LogGuard {
+    fn drop(&mut self) {
+        let n = self.dropped.dropped_lines();
+        if n > 0 {
+            eprintln!("octogate: {n} log lines were dropped while stderr could not keep up");
+        }
+    }
+}
+
+impl std::fmt::Debug for LogGuard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LogGuard")
+    }
 }
 
 /// RFC 3339 UTC with microseconds (`2026-11-28T09:36:04.123456Z`), as tracing's own `SystemTime`

@@ -95,7 +95,7 @@ pub fn main(args: DemoArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     }
-    crate::logging::init(false);
+    let _log = crate::logging::init(false);
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
