@@ -28,6 +28,7 @@ pub async fn serve_with(
         max_connections: cfg.server.max_connections,
         max_connections_per_client: cfg.server.max_connections_per_client,
         shutdown_grace: cfg.server.shutdown_grace,
+        send_timeout: cfg.server.send_timeout,
     };
     let server = Server::bind(cfg.server.listen, cfg.server.tls.as_ref(), limits)
         .await
@@ -93,6 +94,10 @@ pub fn reload(app: &App, path: &std::path::Path, tls: Option<&crate::server::tls
                 (
                     "server.max_connections_per_client",
                     cfg.server.max_connections_per_client != old.max_connections_per_client,
+                ),
+                (
+                    "server.send_timeout",
+                    cfg.server.send_timeout != old.send_timeout,
                 ),
             ];
             for (key, changed) in needs_restart {

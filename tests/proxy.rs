@@ -865,6 +865,38 @@ fn one_client_cannot_hold_every_connection() {
 }
 
 #[test]
+fn a_client_that_stops_reading_is_cut_off_after_send_timeout() {
+    let up = Upstream::start();
+    let mut spec = ConfigSpec::new(&up.url());
+    spec.server_extra = "send_timeout = \"1s\"\n".into();
+    let og = Octogate::start(&spec);
+    let size = 256 << 20;
+    let mut s = TcpStream::connect(og.addr).unwrap();
+    s.write_all(format!("GET /download/{size} HTTP/1.1\r\nhost: x\r\n\r\n").as_bytes())
+        .unwrap();
+    // Read nothing while octogate fills the socket buffers and waits.
+    std::thread::sleep(Duration::from_secs(3));
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let started = Instant::now();
+    let mut got = 0usize;
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => got += n,
+        }
+    }
+    assert!(got < size, "the whole body arrived: {got}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "the connection was not closed"
+    );
+    std::thread::sleep(Duration::from_millis(200));
+    let log = og.log();
+    assert!(log.contains("the client stopped reading"), "{log}");
+}
+
+#[test]
 fn tunnels_count_against_their_clients_connections() {
     let up = Upstream::start();
     let mut spec = ConfigSpec::new(&up.url());

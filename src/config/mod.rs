@@ -111,6 +111,8 @@ pub struct ServerConfig {
     pub shutdown_grace: Duration,
     /// Longest silence between request-body chunks.
     pub body_read_timeout: Duration,
+    /// Longest a response write to a client may wait for the client to read.
+    pub send_timeout: Duration,
     /// Idle timeout of upgraded (WebSocket) connections.
     pub tunnel_idle_timeout: Duration,
 }

@@ -38,6 +38,7 @@ pub struct RawServer {
     pub max_connections_per_client: Option<Spanned<i64>>,
     pub shutdown_grace: Option<S>,
     pub body_read_timeout: Option<S>,
+    pub send_timeout: Option<S>,
     pub tunnel_idle_timeout: Option<S>,
 }
 

@@ -377,6 +377,13 @@ impl Validator<'_> {
             Duration::ZERO,
             Duration::from_secs(3600),
         );
+        let send_timeout = self.duration(
+            &rs.send_timeout,
+            "server.send_timeout",
+            "60s",
+            Duration::from_secs(1),
+            Duration::from_secs(3600),
+        );
         let body_read_timeout = self.duration(
             &rs.body_read_timeout,
             "server.body_read_timeout",
@@ -761,6 +768,7 @@ impl Validator<'_> {
                 max_connections_per_client,
                 shutdown_grace,
                 body_read_timeout,
+                send_timeout,
                 tunnel_idle_timeout,
             },
             upstream: UpstreamConfig {

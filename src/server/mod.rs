@@ -52,6 +52,8 @@ pub struct Limits {
     pub max_connections_per_client: usize,
     /// Graceful shutdown deadline.
     pub shutdown_grace: Duration,
+    /// Longest a write to a client may wait for the client to read (see [`Prefixed`]).
+    pub send_timeout: Duration,
 }
 
 /// A bound listener, ready to serve.
@@ -375,9 +377,10 @@ impl Conn {
             }
         };
         let h2 = alpn_h2 || head.starts_with(b"PRI * HTTP/2.0\r\n");
-        let io = TokioIo::new(Prefixed::new(head, stream));
+        let io = TokioIo::new(Prefixed::new(head, stream, limits.send_timeout));
         let info = Arc::new(ConnInfo::new(peer, tls, h2, client));
         let idle_info = info.clone();
+        let app_metrics = app.clone();
         let svc = service_fn(move |req: hyper::Request<Incoming>| {
             let app = app.clone();
             let info = info.clone();
@@ -398,9 +401,29 @@ impl Conn {
             until_shutdown!(conn, &mut shutdown)
         };
         if let Err(e) = result {
-            tracing::debug!(peer = %peer, error = %e, "connection ended with an error");
+            if is_send_timeout(&e) {
+                tracing::warn!(peer = %peer, timeout = ?limits.send_timeout, "connection closed: the client stopped reading its response (send_timeout)");
+                app_metrics.metrics().refused("send_timeout");
+            } else {
+                tracing::debug!(peer = %peer, error = %e, "connection ended with an error");
+            }
         }
     }
+}
+
+/// Whether a connection ended because its client stopped reading ([`prefixed::SEND_TIMEOUT`]).
+fn is_send_timeout(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(c) = cause {
+        if let Some(io) = c.downcast_ref::<std::io::Error>() {
+            if io.kind() == std::io::ErrorKind::TimedOut && io.to_string() == prefixed::SEND_TIMEOUT
+            {
+                return true;
+            }
+        }
+        cause = c.source();
+    }
+    false
 }
 
 /// A shutdown signal for one HTTP/2 connection: set when the server shuts down, or when the
