@@ -8,8 +8,15 @@
 use std::cell::RefCell;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use tracing_subscriber::fmt::format::Writer;
+use tracing::field::{Field, Visit};
+use tracing::{Event, Subscriber};
+use tracing_subscriber::fmt::format::{Format, Full, Writer};
 use tracing_subscriber::fmt::time::FormatTime;
+use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
+use tracing_subscriber::registry::LookupSpan;
+
+/// The target of the access lines (one per request).
+pub(crate) const ACCESS_TARGET: &str = "octogate::access";
 
 /// Lines that may wait for the writer thread before new ones are dropped.
 pub(crate) const BUFFERED_LINES: usize = 8 * 1024;
@@ -34,7 +41,7 @@ pub(crate) fn init(json: bool) -> LogGuard {
     let _ = if json {
         builder.json().flatten_event(true).try_init()
     } else {
-        builder.try_init()
+        builder.event_format(Text::default()).try_init()
     };
     LogGuard {
         _worker: guard,
@@ -51,9 +58,14 @@ pub(crate) struct LogGuard {
 
 impl Drop for LogGuard {
     fn drop(&mut self) {
+        // Through the writer thread (before it is told to finish, when the worker field drops):
+        // a direct write could block on the very stderr that fell behind.
         let n = self.dropped.dropped_lines();
         if n > 0 {
-            eprintln!("octogate: {n} log lines were dropped while stderr could not keep up");
+            tracing::warn!(
+                dropped = n,
+                "log lines were dropped while stderr could not keep up"
+            );
         }
     }
 }
@@ -61,6 +73,129 @@ impl Drop for LogGuard {
 impl std::fmt::Debug for LogGuard {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("LogGuard")
+    }
+}
+
+/// The text format: tracing's own (`Full`, with [`UtcMicros`]), except that access lines, one a
+/// request, are written without the formatting machinery (same output: see the test).
+#[derive(Debug)]
+struct Text {
+    full: Format<Full, UtcMicros>,
+}
+
+impl Default for Text {
+    fn default() -> Self {
+        Text {
+            full: tracing_subscriber::fmt::format()
+                .with_timer(UtcMicros)
+                .with_target(true)
+                .with_ansi(false),
+        }
+    }
+}
+
+impl<S, N> FormatEvent<S, N> for Text
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        ctx: &FmtContext<'_, S, N>,
+        mut w: Writer<'_>,
+        event: &Event<'_>,
+    ) -> std::fmt::Result {
+        let meta = event.metadata();
+        if meta.target() != ACCESS_TARGET || ctx.lookup_current().is_some() {
+            return self.full.format_event(ctx, w, event);
+        }
+        UtcMicros.format_time(&mut w)?;
+        write!(w, " {:>5} {}: ", meta.level().as_str(), ACCESS_TARGET)?;
+        let mut fields = FastFields {
+            w: &mut w,
+            first: true,
+            result: Ok(()),
+        };
+        event.record(&mut fields);
+        fields.result?;
+        w.write_char('\n')
+    }
+}
+
+/// Writes fields as tracing's default text format does (`message` bare, then ` name=value`,
+/// strings quoted and escaped), integers and plain strings without `fmt`.
+struct FastFields<'a, 'w> {
+    w: &'a mut Writer<'w>,
+    first: bool,
+    result: std::fmt::Result,
+}
+
+impl FastFields<'_, '_> {
+    fn name(&mut self, field: &Field) -> std::fmt::Result {
+        if !std::mem::take(&mut self.first) {
+            self.w.write_char(' ')?;
+        }
+        self.w.write_str(field.name())?;
+        self.w.write_char('=')
+    }
+}
+
+impl Visit for FastFields<'_, '_> {
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        if self.result.is_err() {
+            return;
+        }
+        let mut digits = [0u8; 20];
+        let mut at = digits.len();
+        let mut n = value;
+        loop {
+            at -= 1;
+            digits[at] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        self.result = self.name(field).and_then(|()| {
+            // Only ASCII digits were written.
+            self.w
+                .write_str(std::str::from_utf8(&digits[at..]).unwrap_or("?"))
+        });
+    }
+
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if self.result.is_err() {
+            return;
+        }
+        let plain = value
+            .bytes()
+            .all(|b| (b' '..=b'~').contains(&b) && b != b'"' && b != b'\\');
+        self.result = self.name(field).and_then(|()| {
+            if plain {
+                self.w.write_char('"')?;
+                self.w.write_str(value)?;
+                self.w.write_char('"')
+            } else {
+                write!(self.w, "{value:?}")
+            }
+        });
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        if self.result.is_err() {
+            return;
+        }
+        self.result = if field.name() == "message" {
+            if !std::mem::take(&mut self.first) {
+                self.w
+                    .write_char(' ')
+                    .and_then(|()| write!(self.w, "{value:?}"))
+            } else {
+                write!(self.w, "{value:?}")
+            }
+        } else {
+            self.name(field).and_then(|()| write!(self.w, "{value:?}"))
+        };
     }
 }
 
@@ -144,6 +279,78 @@ mod tests {
         assert_eq!(date_time_prefix(4_107_542_399), "2100-02-28T23:59:59.");
         assert_eq!(date_time_prefix(4_107_542_400), "2100-03-01T00:00:00.");
         assert_eq!(date_time_prefix(1_795_858_564), "2026-11-28T09:36:04.");
+    }
+
+    /// Lines written by `format` for one access event and one other event (timestamps cut off).
+    fn lines<E>(format: E) -> Vec<String>
+    where
+        E: for<'w> FormatEvent<
+                tracing_subscriber::Registry,
+                tracing_subscriber::fmt::format::DefaultFields,
+            > + Send
+            + Sync
+            + 'static,
+    {
+        use std::sync::{Arc, Mutex};
+        let out = Arc::new(Mutex::new(Vec::<u8>::new()));
+        let sink = out.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || Sink(sink.clone()))
+            .event_format(format)
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::info!(
+                target: ACCESS_TARGET,
+                method = "GET",
+                path = "/a \"quoted\" path\n",
+                status = 200u16,
+                bytes = 0u64,
+                duration_us = 18446744073709551615u64,
+                upstream_us = Some(7u64),
+                outcome = "public",
+                client_ip = %std::net::IpAddr::from([192, 0, 2, 1]),
+                "request"
+            );
+            tracing::warn!(target: "octogate::other", reason = %"x y", "something else");
+        });
+        let text = String::from_utf8(out.lock().unwrap().clone()).unwrap();
+        text.lines()
+            .map(|l| l.split_once(' ').unwrap().1.to_owned())
+            .collect()
+    }
+
+    struct Sink(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+    impl std::io::Write for Sink {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn access_lines_are_written_as_tracing_itself_writes_them() {
+        let fast = lines(Text::default());
+        let reference = lines(Text::default().full);
+        assert_eq!(fast.len(), 2, "{fast:?}");
+        assert_eq!(fast, reference);
+        assert!(
+            fast[0].starts_with(" INFO octogate::access: request method=\"GET\""),
+            "{}",
+            fast[0]
+        );
+        assert!(
+            fast[0].contains(r#"path="/a \"quoted\" path\n""#),
+            "escaped: {}",
+            fast[0]
+        );
+        assert!(
+            fast[0].contains("duration_us=18446744073709551615 upstream_us=7"),
+            "{}",
+            fast[0]
+        );
     }
 
     #[test]

@@ -52,16 +52,17 @@ impl Logged {
     fn finish(&mut self) {
         if let Some(e) = self.entry.take() {
             let total = e.started.elapsed();
+            let path = logged_path(&e.path);
             tracing::info!(
-                target: "octogate::access",
-                method = %e.method,
-                path = %e.path,
+                target: crate::logging::ACCESS_TARGET,
+                method = e.method.as_str(),
+                path = &*path,
                 status = e.status,
                 bytes = self.bytes,
                 duration_us = micros(total),
                 upstream_us = e.upstream.map(micros),
                 outcome = e.outcome,
-                request_id = %e.request_id,
+                request_id = e.request_id.as_str(),
                 client_ip = %e.client_ip,
                 "request"
             );
@@ -105,7 +106,37 @@ impl Drop for Logged {
     }
 }
 
+/// How much of a path an access line shows: lines wait in memory while stderr is slow, so their
+/// size is bounded (a path may be 8 KiB).
+const LOGGED_PATH_MAX: usize = 1024;
+
+/// The path as logged: at most [`LOGGED_PATH_MAX`] bytes, then `...`.
+fn logged_path(path: &str) -> std::borrow::Cow<'_, str> {
+    match path.get(..LOGGED_PATH_MAX) {
+        Some(head) if head.len() < path.len() => format!("{head}...").into(),
+        _ => path.into(),
+    }
+}
+
 /// A duration in whole microseconds (an integer is much cheaper to log than a float).
 fn micros(d: std::time::Duration) -> u64 {
     u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_paths_are_cut_in_the_log() {
+        assert_eq!(logged_path("/a"), "/a");
+        let long = format!("/{}", "x".repeat(5000));
+        let logged = logged_path(&long);
+        assert_eq!(logged.len(), LOGGED_PATH_MAX + 3);
+        assert!(logged.ends_with("..."));
+        assert_eq!(
+            logged_path(&long[..LOGGED_PATH_MAX]),
+            &long[..LOGGED_PATH_MAX]
+        );
+    }
 }

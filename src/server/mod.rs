@@ -193,7 +193,7 @@ impl Server {
     }
 }
 
-/// Refused connections cost a client nothing: their log lines are budgeted.
+/// Refused (and cut-off) connections cost a client nothing: their log lines are budgeted.
 static REFUSAL_LOG: log_budget::LogBudget = log_budget::LogBudget::new(10);
 
 impl Server {
@@ -402,7 +402,9 @@ impl Conn {
         };
         if let Err(e) = result {
             if is_send_timeout(&e) {
-                tracing::warn!(peer = %peer, timeout = ?limits.send_timeout, "connection closed: the client stopped reading its response (send_timeout)");
+                if let Some(left_out) = REFUSAL_LOG.admit() {
+                    tracing::warn!(peer = %peer, timeout = ?limits.send_timeout, similar_lines_left_out = left_out, "connection closed: the client stopped reading its response (send_timeout)");
+                }
                 app_metrics.metrics().refused("send_timeout");
             } else {
                 tracing::debug!(peer = %peer, error = %e, "connection ended with an error");

@@ -54,7 +54,7 @@ impl ClientKey {
 struct Entry {
     /// Connections open.
     conns: u32,
-    /// HTTP/2 requests in progress (only for a client's own key, not its wider network).
+    /// HTTP/2 requests in progress.
     in_flight: Arc<AtomicU32>,
 }
 
@@ -72,25 +72,44 @@ pub(crate) struct ClientSlot {
     key: ClientKey,
     wide: Option<ClientKey>,
     in_flight: Arc<AtomicU32>,
+    /// For IPv6: the /48's requests in progress.
+    wide_in_flight: Option<Arc<AtomicU32>>,
 }
 
 /// One HTTP/2 request of a client in progress; given back when dropped.
 #[derive(Debug)]
 pub(crate) struct ClientRequest {
     in_flight: Arc<AtomicU32>,
+    wide_in_flight: Option<Arc<AtomicU32>>,
+}
+
+/// Takes one of `limit` from `counter` (exactly: no overshoot under contention).
+fn take_one(counter: &AtomicU32, limit: u32) -> bool {
+    counter
+        .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+            (n < limit).then_some(n + 1)
+        })
+        .is_ok()
 }
 
 impl ClientSlot {
     /// A place for one more HTTP/2 request of this client, or `None` when it has
-    /// `max_connections_per_client` in progress already.
+    /// `max_connections_per_client` in progress already (or, for IPv6, its /48 [`WIDE`] times
+    /// that).
     pub(crate) fn begin_request(&self) -> Option<ClientRequest> {
-        let before = self.in_flight.fetch_add(1, Ordering::AcqRel);
-        if before >= self.slots.limit {
-            self.in_flight.fetch_sub(1, Ordering::AcqRel);
+        let limit = self.slots.limit;
+        if !take_one(&self.in_flight, limit) {
             return None;
+        }
+        if let Some(wide) = &self.wide_in_flight {
+            if !take_one(wide, limit.saturating_mul(WIDE)) {
+                self.in_flight.fetch_sub(1, Ordering::AcqRel);
+                return None;
+            }
         }
         Some(ClientRequest {
             in_flight: self.in_flight.clone(),
+            wide_in_flight: self.wide_in_flight.clone(),
         })
     }
 }
@@ -98,6 +117,9 @@ impl ClientSlot {
 impl Drop for ClientRequest {
     fn drop(&mut self) {
         self.in_flight.fetch_sub(1, Ordering::AcqRel);
+        if let Some(wide) = &self.wide_in_flight {
+            wide.fetch_sub(1, Ordering::AcqRel);
+        }
     }
 }
 
@@ -119,11 +141,14 @@ impl ClientSlots {
         if conns(&open, key) >= self.limit {
             return None;
         }
+        let mut wide_in_flight = None;
         if let Some(w) = wide {
             if conns(&open, w) >= self.limit.saturating_mul(WIDE) {
                 return None;
             }
-            open.entry(w).or_default().conns += 1;
+            let entry = open.entry(w).or_default();
+            entry.conns += 1;
+            wide_in_flight = Some(entry.in_flight.clone());
         }
         let entry = open.entry(key).or_default();
         entry.conns += 1;
@@ -133,6 +158,7 @@ impl ClientSlots {
             key,
             wide,
             in_flight,
+            wide_in_flight,
         })
     }
 
@@ -216,6 +242,30 @@ mod tests {
         );
         drop(r1);
         assert!(b.begin_request().is_some());
+    }
+
+    #[test]
+    fn an_ipv6_slash_48s_requests_in_progress_are_capped_too() {
+        let slots = ClientSlots::new(2);
+        let mut held = Vec::new();
+        let mut requests = Vec::new();
+        for i in 0..WIDE + 1 {
+            let slot = slots.take(ip(&format!("2001:db8:9:{i:x}::1")));
+            if let Some(slot) = slot {
+                held.push(slot);
+            }
+        }
+        // WIDE /64s hold 2 each: the /48's 2 × WIDE requests; the last /64 gets none.
+        for slot in &held {
+            while let Some(r) = slot.begin_request() {
+                requests.push(r);
+            }
+        }
+        assert_eq!(requests.len(), (2 * WIDE) as usize);
+        let last = &held[WIDE as usize];
+        assert!(last.begin_request().is_none());
+        requests.pop();
+        assert!(last.begin_request().is_some(), "room in the /48 again");
     }
 
     #[test]

@@ -56,14 +56,17 @@ impl<T> Prefixed<T> {
                 Poll::Ready(r)
             }
             Poll::Pending => {
-                let deadline = tokio::time::Instant::now() + self.send_timeout;
-                let timer = self
-                    .stalled
-                    .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
                 if !self.armed {
-                    timer.as_mut().reset(deadline);
+                    let deadline = tokio::time::Instant::now() + self.send_timeout;
+                    match self.stalled.as_mut() {
+                        Some(timer) => timer.as_mut().reset(deadline),
+                        None => self.stalled = Some(Box::pin(tokio::time::sleep_until(deadline))),
+                    }
                     self.armed = true;
                 }
+                let Some(timer) = self.stalled.as_mut() else {
+                    return Poll::Pending;
+                };
                 match timer.as_mut().poll(cx) {
                     Poll::Ready(()) => {
                         Poll::Ready(Err(io::Error::new(io::ErrorKind::TimedOut, SEND_TIMEOUT)))
