@@ -229,7 +229,9 @@ final class IdentityProvisioner
      */
     private function uniqueLogin(string $wanted): string
     {
-        $base = substr(trim($wanted), 0, self::MAX_LOGIN - 12);
+        // Cut by bytes at a character boundary: a cut inside a UTF-8
+        // character would be an invalid login the database refuses.
+        $base = mb_strcut(trim($wanted), 0, self::MAX_LOGIN - 12, 'UTF-8');
         if (strlen($base) < 2) {
             $base = 'user-' . $base;
         }

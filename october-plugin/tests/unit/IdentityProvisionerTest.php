@@ -262,6 +262,16 @@ final class IdentityProvisionerTest extends TestCase
         $this->assertNotNull($this->dir->users[1]['deleted_at']);
     }
 
+    public function testALongLoginIsCutAtACharacterBoundary(): void
+    {
+        // 242 ASCII bytes, then "é" (2 bytes): a byte cut at 243 would split it.
+        $wanted = str_repeat('a', 242) . 'éé';
+        $id = $this->provisioner->provision(self::identity(['preferred_username' => $wanted]));
+        $login = $this->dir->users[$id]['login'];
+        $this->assertTrue(mb_check_encoding($login, 'UTF-8'), 'valid UTF-8');
+        $this->assertSame(str_repeat('a', 242), $login);
+    }
+
     public function testAtomicallyUndoesEveryWriteWhenItsWorkFails(): void
     {
         $id = $this->provisioner->provision(self::identity());
