@@ -1082,15 +1082,7 @@ fn an_http2_client_that_never_reads_cannot_take_every_upstream_slot() {
                 .await;
                 // 64 streams for a large download each; no body is ever read.
                 let streams: Vec<_> = (0..64)
-                    .map(|_| {
-                        let mut sender = sender.clone();
-                        tokio::spawn(async move {
-                            let resp = sender.send_request(h2_get(addr, "/download/1000000")).await;
-                            // Hold the unread response for the rest of the test.
-                            tokio::time::sleep(Duration::from_secs(30)).await;
-                            drop(resp);
-                        })
-                    })
+                    .map(|_| hold_download(sender.clone(), addr))
                     .collect();
                 tokio::time::sleep(Duration::from_millis(1500)).await;
                 // Everybody else: plain HTTP/1.1 requests still get through.
@@ -1103,12 +1095,7 @@ fn an_http2_client_that_never_reads_cannot_take_every_upstream_slot() {
                 .expect("blocking");
                 let heads = streams.iter().filter(|s| !s.is_finished()).count();
                 // Counted while the streams are still held (their turns come back as they go).
-                let downloads = seen
-                    .lock()
-                    .unwrap()
-                    .iter()
-                    .filter(|s| s.target.starts_with("/download/"))
-                    .count();
+                let downloads = downloads_seen(&seen);
                 for s in streams {
                     s.abort();
                 }
@@ -1142,29 +1129,11 @@ fn one_http2_client_is_capped_over_all_its_connections() {
                     })
                     .await;
                     for _ in 0..16 {
-                        let mut sender = sender.clone();
-                        streams.push(tokio::spawn(async move {
-                            let resp = sender
-                                .send_request(h2_get(addr, "/download/1000000"))
-                                .await
-                                .expect("response head");
-                            let status = resp.status().as_u16();
-                            if status == 200 {
-                                // Hold the unread response for the rest of the test.
-                                tokio::time::sleep(Duration::from_secs(30)).await;
-                            }
-                            drop(resp);
-                            status
-                        }));
+                        streams.push(hold_download(sender.clone(), addr));
                     }
                 }
                 tokio::time::sleep(Duration::from_millis(1500)).await;
-                let downloads = seen
-                    .lock()
-                    .unwrap()
-                    .iter()
-                    .filter(|s| s.target.starts_with("/download/"))
-                    .count();
+                let downloads = downloads_seen(&seen);
                 // Another client is served meanwhile.
                 let other = tokio::task::spawn_blocking(move || {
                     raw_from(
@@ -1181,7 +1150,7 @@ fn one_http2_client_is_capped_over_all_its_connections() {
                 let mut statuses = Vec::new();
                 for s in streams {
                     if s.is_finished() {
-                        statuses.push(s.await.expect("stream"));
+                        statuses.push(s.await.expect("stream").expect("response head"));
                     } else {
                         s.abort();
                     }
@@ -1193,6 +1162,34 @@ fn one_http2_client_is_capped_over_all_its_connections() {
         downloads <= 20,
         "{downloads} upstream exchanges for one client"
     );
+}
+
+/// Asks for a large download on an HTTP/2 connection and never reads it: a 200 response is held
+/// unread for 30 s (the rest of a test); resolves to the status (an error if no head came).
+fn hold_download(
+    mut sender: hyper::client::conn::http2::SendRequest<http_body_util::Empty<bytes::Bytes>>,
+    addr: std::net::SocketAddr,
+) -> tokio::task::JoinHandle<Result<u16, hyper::Error>> {
+    tokio::spawn(async move {
+        let resp = sender
+            .send_request(h2_get(addr, "/download/1000000"))
+            .await?;
+        let status = resp.status().as_u16();
+        if status == 200 {
+            tokio::time::sleep(Duration::from_secs(30)).await;
+        }
+        drop(resp);
+        Ok(status)
+    })
+}
+
+/// How many download requests reached the upstream.
+fn downloads_seen(seen: &std::sync::Mutex<Vec<Seen>>) -> usize {
+    seen.lock()
+        .unwrap()
+        .iter()
+        .filter(|s| s.target.starts_with("/download/"))
+        .count()
 }
 
 /// An HTTP/2 connection with no request in progress is closed after the header timeout, as an
