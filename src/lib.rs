@@ -17,6 +17,7 @@ pub mod access;
 pub mod app;
 pub mod assertion;
 pub mod cli;
+mod client_net;
 mod clock;
 pub mod config;
 pub mod demo;

@@ -145,22 +145,9 @@ impl Visit for FastFields<'_, '_> {
         if self.result.is_err() {
             return;
         }
-        let mut digits = [0u8; 20];
-        let mut at = digits.len();
-        let mut n = value;
-        loop {
-            at -= 1;
-            digits[at] = b'0' + (n % 10) as u8;
-            n /= 10;
-            if n == 0 {
-                break;
-            }
-        }
-        self.result = self.name(field).and_then(|()| {
-            // Only ASCII digits were written.
-            self.w
-                .write_str(std::str::from_utf8(&digits[at..]).unwrap_or("?"))
-        });
+        let mut buf = [0u8; 20];
+        let digits = decimal(value, 1, &mut buf);
+        self.result = self.name(field).and_then(|()| self.w.write_str(digits));
     }
 
     fn record_str(&mut self, field: &Field, value: &str) {
@@ -255,14 +242,21 @@ fn civil_from_days(days: u64) -> (u64, u64, u64) {
 
 /// Six digits and `Z`, without the formatting machinery.
 fn write_micros(w: &mut Writer<'_>, micros: u32) -> std::fmt::Result {
-    let mut out = [b'0', b'0', b'0', b'0', b'0', b'0', b'Z'];
-    let mut n = micros.min(999_999);
-    for digit in out[..6].iter_mut().rev() {
-        *digit = b'0' + (n % 10) as u8;
+    let mut buf = [0u8; 20];
+    w.write_str(decimal(u64::from(micros.min(999_999)), 6, &mut buf))?;
+    w.write_char('Z')
+}
+
+/// `n` in decimal, zero-padded to at least `width` (at most 20) digits, written into `buf`.
+fn decimal(mut n: u64, width: usize, buf: &mut [u8; 20]) -> &str {
+    let mut at = buf.len();
+    while n > 0 || buf.len() - at < width.clamp(1, 20) {
+        at -= 1;
+        buf[at] = b'0' + (n % 10) as u8;
         n /= 10;
     }
-    // Only ASCII digits and 'Z' were written.
-    w.write_str(std::str::from_utf8(&out).unwrap_or("000000Z"))
+    // Only ASCII digits were written.
+    std::str::from_utf8(&buf[at..]).unwrap_or("?")
 }
 
 #[cfg(test)]
@@ -364,5 +358,9 @@ mod tests {
         let mut m = String::new();
         write_micros(&mut Writer::new(&mut m), 42).unwrap();
         assert_eq!(m, "000042Z");
+        let mut buf = [0u8; 20];
+        assert_eq!(decimal(0, 1, &mut buf), "0");
+        assert_eq!(decimal(u64::MAX, 1, &mut buf), "18446744073709551615");
+        assert_eq!(decimal(7, 3, &mut buf), "007");
     }
 }

@@ -97,8 +97,8 @@ impl SigninGuard {
         tick: u64,
     ) -> Admission {
         let key = self.hasher.hash_one(state);
-        let wide = wide_network_of(client);
-        let client = network_of(client);
+        let wide = crate::client_net::network_of(client);
+        let client = crate::client_net::client_of(client);
         let mut inner = self.lock();
         if inner.used.contains_key(&key) {
             return Admission::Replayed;
@@ -162,30 +162,6 @@ fn make_room<K, V>(
     map.len() < cap
 }
 
-/// The address a client is counted by: itself for IPv4, its /64 for IPv6 (IPv4-mapped IPv6 as
-/// the IPv4 address).
-fn network_of(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V4(_) => ip,
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => IpAddr::V4(v4),
-            None => IpAddr::V6(std::net::Ipv6Addr::from(
-                u128::from(v6) & !((1u128 << 64) - 1),
-            )),
-        },
-    }
-}
-
-/// The wider network a client belongs to: its IPv4 /24 or IPv6 /48 (IPv4-mapped IPv6 as IPv4).
-fn wide_network_of(ip: IpAddr) -> IpAddr {
-    match network_of(ip) {
-        IpAddr::V4(v4) => IpAddr::V4(std::net::Ipv4Addr::from(u32::from(v4) & 0xffff_ff00)),
-        IpAddr::V6(v6) => IpAddr::V6(std::net::Ipv6Addr::from(
-            u128::from(v6) & !((1u128 << 80) - 1),
-        )),
-    }
-}
-
 /// A client's bucket `(left, since)` topped up for the time passed until `now`.
 fn refill(bucket: (u32, u64), now: u64) -> (u32, u64) {
     refill_by(bucket, now, BURST, REFILL_SECS)
@@ -238,7 +214,7 @@ mod tests {
         assert_eq!(g.admit_t("y", net(1 << 64), 100, 700), Admission::Admitted);
         // IPv4-mapped counts as the IPv4 address.
         let mapped = IpAddr::V6(std::net::Ipv4Addr::new(192, 0, 2, 1).to_ipv6_mapped());
-        assert_eq!(network_of(mapped), IP);
+        assert_eq!(crate::client_net::client_of(mapped), IP);
     }
 
     #[test]
@@ -328,9 +304,9 @@ mod tests {
             g.admit_t("n", in_48(9999), 100 + WIDE_REFILL_SECS, 700),
             Admission::Admitted
         );
-        assert_eq!(wide_network_of(in_48(5)), in_48(0));
+        assert_eq!(crate::client_net::network_of(in_48(5)), in_48(0));
         assert_eq!(
-            wide_network_of(IpAddr::V4(std::net::Ipv4Addr::new(198, 51, 100, 77))),
+            crate::client_net::network_of(IpAddr::V4(std::net::Ipv4Addr::new(198, 51, 100, 77))),
             in_24(0)
         );
     }

@@ -56,6 +56,9 @@ pub struct Limits {
     pub send_timeout: Duration,
 }
 
+/// Refused (and cut-off) connections cost a client nothing: their log lines are budgeted.
+static REFUSAL_LOG: log_budget::LogBudget = log_budget::LogBudget::new(10);
+
 /// A bound listener, ready to serve.
 pub struct Server {
     listener: TcpListener,
@@ -92,6 +95,20 @@ impl Server {
     /// The TLS state, for reloading certificates.
     pub fn tls(&self) -> Option<tls::TlsState> {
         self.tls.clone()
+    }
+
+    /// Answers a connection refused before it was served: a plain 503 (bounded in time), or over
+    /// TLS just closed (a plain-text 503 would only read as a protocol error, and a handshake is
+    /// not worth its CPU here).
+    fn refuse_connection(&self, stream: tokio::net::TcpStream) {
+        if self.tls.is_none() {
+            tokio::spawn(refuse(
+                stream,
+                503,
+                "Service Unavailable",
+                self.limits.header_read_timeout,
+            ));
+        }
     }
 
     /// Serves until `shutdown` turns true, then stops accepting and waits up to the grace period
@@ -189,25 +206,6 @@ impl Server {
         tokio::select! {
             _ = permits.acquire_many(all) => tracing::info!("all connections closed"),
             _ = tokio::time::sleep(limits.shutdown_grace) => tracing::warn!("shutdown grace period over; closing remaining connections"),
-        }
-    }
-}
-
-/// Refused (and cut-off) connections cost a client nothing: their log lines are budgeted.
-static REFUSAL_LOG: log_budget::LogBudget = log_budget::LogBudget::new(10);
-
-impl Server {
-    /// Answers a connection refused before it was served: a plain 503 (bounded in time), or over
-    /// TLS just closed (a plain-text 503 would only read as a protocol error, and a handshake is
-    /// not worth its CPU here).
-    fn refuse_connection(&self, stream: tokio::net::TcpStream) {
-        if self.tls.is_none() {
-            tokio::spawn(refuse(
-                stream,
-                503,
-                "Service Unavailable",
-                self.limits.header_read_timeout,
-            ));
         }
     }
 }

@@ -20,32 +20,23 @@ use std::sync::{Arc, Mutex, MutexGuard};
 /// How many times the per-client limit an IPv6 /48 may hold in all.
 pub(crate) const WIDE: u32 = 4;
 
-/// A counted group of addresses.
+/// A counted group of addresses ([`crate::client_net`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum ClientKey {
-    V4(u32),
-    /// An IPv6 /64 prefix: one client.
-    V6(u64),
-    /// An IPv6 /48 prefix: the network it is in.
-    V6Wide(u64),
+    /// One client: an IPv4 address or an IPv6 /64.
+    Client(IpAddr),
+    /// An IPv6 /48: the network it is in.
+    V6Network(IpAddr),
 }
 
 impl ClientKey {
     /// The client, and for IPv6 the wider network it is counted in as well.
     fn of(ip: IpAddr) -> (ClientKey, Option<ClientKey>) {
-        match ip {
-            IpAddr::V4(a) => (ClientKey::V4(u32::from(a)), None),
-            IpAddr::V6(a) => match a.to_ipv4_mapped() {
-                Some(v4) => (ClientKey::V4(u32::from(v4)), None),
-                None => {
-                    let bits = u128::from(a);
-                    (
-                        ClientKey::V6((bits >> 64) as u64),
-                        Some(ClientKey::V6Wide((bits >> 80) as u64)),
-                    )
-                }
-            },
-        }
+        let client = crate::client_net::client_of(ip);
+        let network = client
+            .is_ipv6()
+            .then(|| ClientKey::V6Network(crate::client_net::network_of(client)));
+        (ClientKey::Client(client), network)
     }
 }
 
